@@ -1,0 +1,1 @@
+"""Authentication: passwords, throttling, SSO sessions, login/registration pages."""

@@ -1,0 +1,1 @@
+"""The unified identity: citizens, businesses and their national identifiers."""
