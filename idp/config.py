@@ -5,6 +5,7 @@ Nothing here runs at import time; create_app() calls load_config().
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PROFILES = ("development", "testing", "production")
 ENV_PREFIX = "IDP_"
 # Secrets a profile may generate for itself outside production.
-GENERATED_SECRETS = ("SECRET_KEY",)
+GENERATED_SECRETS = ("SECRET_KEY", "KEY_ENCRYPTION_KEY", "CLIENT_SECRET_KEY", "PAIRWISE_SALT")
 MIN_SECRET_LENGTH = 32
 
 
@@ -58,22 +59,21 @@ def _dev_secrets(instance_path: Path) -> dict:
     """Secrets generated once per checkout, shared by every worker process."""
     instance_path.mkdir(parents=True, exist_ok=True)
     path = instance_path / "dev-secrets.json"
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        pass
-    values = {name: secrets.token_urlsafe(48) for name in GENERATED_SECRETS}
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(values))
-    os.chmod(tmp, 0o600)
-    # Another worker may have won the race: the first file written is kept.
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return json.loads(path.read_text())
+    # A lock file, so workers starting together agree on one set of secrets.
+    with open(instance_path / "dev-secrets.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            values = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            values = {}
+        if not all(values.get(name) for name in GENERATED_SECRETS):
+            # First run, or a newer version needs more secrets: add what is missing.
+            values = {n: values.get(n) or secrets.token_urlsafe(48) for n in GENERATED_SECRETS}
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(values))
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+    return values
 
 
 def load_config(instance_path: str, overrides: dict | None = None, environ=None) -> dict:
@@ -97,12 +97,11 @@ def load_config(instance_path: str, overrides: dict | None = None, environ=None)
     instance = Path(instance_path)
     config["DATABASE_URL"] = config["DATABASE_URL"].replace("{instance}", str(instance))
     if profile != "production":
-        generated = None
-        for name in GENERATED_SECRETS:
-            if not config.get(name):
-                generated = generated or _dev_secrets(instance)
+        missing = [name for name in GENERATED_SECRETS if not config.get(name)]
+        if missing:
+            generated = _dev_secrets(instance)
+            for name in missing:
                 config[name] = generated[name]
-                config.setdefault("GENERATED_SECRETS", []).append(name)
     else:
         check_production(config)
 
@@ -127,11 +126,12 @@ def check_production(config: dict) -> None:
         problems.append("IDP_DATABASE_URL must be a PostgreSQL URL in production")
     if not config.get("REDIS_URL"):
         problems.append("IDP_REDIS_URL is not set (the embedded store is for development only)")
-    secret = config.get("SECRET_KEY", "")
-    if not secret:
-        problems.append("IDP_SECRET_KEY is not set")
-    elif len(secret) < MIN_SECRET_LENGTH:
-        problems.append(f"IDP_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    for name in GENERATED_SECRETS:
+        secret = config.get(name, "")
+        if not secret:
+            problems.append(f"IDP_{name} is not set")
+        elif min(len(part) for part in secret.split(",")) < MIN_SECRET_LENGTH:
+            problems.append(f"IDP_{name} is shorter than {MIN_SECRET_LENGTH} characters")
     issuer = config.get("ISSUER", "")
     if not issuer:
         problems.append("IDP_ISSUER is not set")

@@ -11,6 +11,9 @@ GOOD_PROD = {
     "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp",
     "IDP_REDIS_URL": "redis://cache:6379/0",
     "IDP_SECRET_KEY": "x" * 48,
+    "IDP_KEY_ENCRYPTION_KEY": "k" * 48,
+    "IDP_CLIENT_SECRET_KEY": "c" * 48,
+    "IDP_PAIRWISE_SALT": "p" * 48,
     "IDP_ISSUER": "https://id.example.gov.vn",
 }
 
@@ -44,7 +47,7 @@ def test_production_names_every_missing_setting(tmp_path):
     with pytest.raises(ConfigurationError) as info:
         load_config(str(tmp_path), environ={"IDP_PROFILE": "production"})
     message = str(info.value)
-    for name in ("IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_SECRET_KEY", "IDP_ISSUER"):
+    for name in ("IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY", "IDP_CLIENT_SECRET_KEY", "IDP_PAIRWISE_SALT"):
         assert name in message
 
 

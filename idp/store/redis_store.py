@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from idp.store.base import StoreUnavailable
 
@@ -39,6 +41,8 @@ class RedisStore:
             socket_timeout=timeout,
             decode_responses=True,
             health_check_interval=30,
+            # One retry at most: a silent Redis must turn into a 503 quickly, not after four timeouts.
+            retry=Retry(NoBackoff(), 1),
         )
         return cls(client, prefix)
 

@@ -6,11 +6,13 @@ so several worker processes see one store and it survives a restart.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from idp.extensions import db
 from idp.store.base import StoreUnavailable
@@ -20,6 +22,8 @@ _entries = StoreEntry.__table__
 _members = StoreSetMember.__table__
 # One call in this many also purges expired rows, so the table does not grow unbounded.
 PURGE_ONE_IN = 200
+# PostgreSQL advisory lock class (first key of the two-key form) serializing set_add per set.
+SET_LOCK_CLASS = 0x1D5E7
 
 
 def _insert(dialect: str):
@@ -45,8 +49,8 @@ class SqlStore:
         try:
             with self.engine.begin() as conn:
                 return fn(conn, self.clock())
-        except OperationalError as exc:
-            raise StoreUnavailable(f"embedded store: {exc.orig!r}") from exc
+        except (OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"embedded store: {getattr(exc, 'orig', exc)!r}") from exc
 
     def _maybe_purge(self, conn, now):
         if random.randrange(PURGE_ONE_IN) == 0:
@@ -133,7 +137,8 @@ class SqlStore:
                         _members.c.key == self._k(key), _members.c.expires_at > now
                     )
                 ).scalar()
-            return None if expires is None else max(0, int(expires - now))
+            # Round up like Redis: a live key never reports 0 seconds.
+            return None if expires is None else max(1, math.ceil(expires - now))
 
         return self._tx(run)
 
@@ -147,16 +152,34 @@ class SqlStore:
     def set_add(self, key, member, ttl):
         def run(conn, now):
             k = self._k(key)
-            live = and_(_members.c.key == k, _members.c.expires_at > now)
-            current = conn.execute(select(db.func.max(_members.c.expires_at)).where(live)).scalar()
-            expires = max(now + ttl, current or 0)
-            conn.execute(update(_members).where(live).values(expires_at=expires))
-            stmt = self.insert(_members).values(key=k, member=member, expires_at=expires)
+            if conn.dialect.name == "postgresql":
+                # Concurrent adds to one set run one after the other.
+                conn.execute(select(func.pg_advisory_xact_lock(SET_LOCK_CLASS, func.hashtext(k))))
+            # Write before reading: on SQLite this takes the database write lock first, so the
+            # read below cannot be stale. An existing member's life is never shortened.
+            stmt = self.insert(_members).values(key=k, member=member, expires_at=now + ttl)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[_members.c.key, _members.c.member],
-                    set_={"expires_at": stmt.excluded.expires_at},
+                    set_={
+                        "expires_at": db.case(
+                            (
+                                _members.c.expires_at > stmt.excluded.expires_at,
+                                _members.c.expires_at,
+                            ),
+                            else_=stmt.excluded.expires_at,
+                        )
+                    },
                 )
+            )
+            # Every live member shares the set's life: the longest of them.
+            live = and_(_members.c.key == k, _members.c.expires_at > now)
+            current = conn.execute(select(func.max(_members.c.expires_at)).where(live)).scalar()
+            expires = max(now + ttl, current or 0)
+            conn.execute(
+                update(_members)
+                .where(live, _members.c.expires_at < expires)
+                .values(expires_at=expires)
             )
             self._maybe_purge(conn, now)
 
