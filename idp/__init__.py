@@ -35,7 +35,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Every table must be known to the metadata (migrations compare against it).
     import idp.accounts.models
+    import idp.clients.models
     import idp.identity.models
+    import idp.oidc.models
     import idp.store.models  # noqa: F401
 
     db.init_app(app)
@@ -48,11 +50,20 @@ def create_app(overrides: dict | None = None) -> Flask:
     store.init_app(app)
 
     from idp.accounts import views as accounts_views
-    from idp.accounts.sessions import load_current_session
+    from idp.accounts.sessions import apply_cookie_changes, load_current_session
 
     app.register_blueprint(accounts_views.bp)
     app.before_request(load_current_session)
+    app.after_request(apply_cookie_changes)
     app.after_request(_security_headers)
+
+    from idp.oidc import logout as oidc_logout
+    from idp.oidc import views as oidc_views
+    from idp.oidc.server import create_server
+
+    create_server(app)
+    oidc_logout.init_app(app)
+    app.register_blueprint(oidc_views.bp)
 
     from idp.errors import register_error_handlers
 

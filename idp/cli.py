@@ -136,3 +136,11 @@ def init_app(app) -> None:
         click.echo("store: purged")
 
     app.cli.add_command(store_group)
+
+    from idp.oidc import cli_keys
+
+    cli_keys.init_app(app)
+
+    from idp.clients import cli as clients_cli
+
+    clients_cli.init_app(app)

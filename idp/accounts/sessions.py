@@ -12,9 +12,15 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 
+from blinker import Namespace
 from flask import current_app, g, request
 
 from idp.store import Store, get_store
+
+# Sent when an SSO session ends (logout, timeout, "end all sessions"), so the protocol layer
+# can tell the relying parties without this package knowing about them.
+_signals = Namespace()
+session_ended = _signals.signal("sso-session-ended")
 
 # Don't rewrite the session on every request: last_seen moves at most this often.
 TOUCH_EVERY = 60
@@ -29,7 +35,11 @@ class SsoSession:
     last_seen: int
     amr: list[str] = field(default_factory=list)
     acr: str = "urn:eid:loa:low"
-    rps: list[str] = field(default_factory=list)
+
+    @property
+    def public_id(self) -> str:
+        """The `sid` claim: the store key's digest, never the cookie value."""
+        return digest(self.sid)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -75,7 +85,7 @@ def load_session(store: Store, sid: str, *, now: int, idle: int, absolute: int) 
         return None
     sess = SsoSession(sid=sid, **json.loads(raw))
     if now - sess.last_seen > idle or now - sess.created_at > absolute:
-        end_session(store, sess)
+        end_session(store, sess, reason="timeout")
         return None
     if now - sess.last_seen >= TOUCH_EVERY:
         sess.last_seen = now
@@ -83,20 +93,31 @@ def load_session(store: Store, sid: str, *, now: int, idle: int, absolute: int) 
     return sess
 
 
-def end_session(store: Store, sess: SsoSession) -> None:
-    store.delete(_key(sess.sid))
-    store.set_remove(_index(sess.identity_id), digest(sess.sid))
+def end_session(store: Store, sess: SsoSession, *, reason: str = "logout") -> None:
+    end_session_by_digest(store, sess.identity_id, sess.public_id, reason=reason)
+
+
+def end_session_by_digest(store: Store, identity_id: str, public_id: str, *, reason: str) -> None:
+    store.delete("sso:" + public_id)
+    store.set_remove(_index(identity_id), public_id)
+    session_ended.send(current_app._get_current_object(), identity_id=identity_id, sid=public_id, reason=reason)
+
+
+def identity_of_session(store: Store, public_id: str) -> str | None:
+    """The identity of a live session named by its public id (the `sid` claim)."""
+    raw = store.get("sso:" + public_id)
+    return json.loads(raw)["identity_id"] if raw else None
 
 
 def session_digests(store: Store, identity_id: str) -> set[str]:
     return store.set_members(_index(str(identity_id)))
 
 
-def end_all_sessions(store: Store, identity_id: str) -> int:
+def end_all_sessions(store: Store, identity_id: str, *, reason: str = "end_all") -> int:
     """End every SSO session of an identity (all instances see it at once)."""
     digests = store.set_members(_index(str(identity_id)))
     for d in digests:
-        store.delete("sso:" + d)
+        end_session_by_digest(store, str(identity_id), d, reason=reason)
     store.delete(_index(str(identity_id)))
     return len(digests)
 
@@ -137,3 +158,10 @@ def clear_cookie(response) -> None:
     response.delete_cookie(
         cookie_name(), path="/", secure=current_app.config["SESSION_COOKIE_SECURE"], samesite="Lax"
     )
+
+
+def apply_cookie_changes(response):
+    """after_request: drop the SSO cookie when the session ended during this request."""
+    if g.get("clear_sso_cookie"):
+        clear_cookie(response)
+    return response

@@ -73,6 +73,8 @@ def _uuid(value):
 def login():
     form = LoginForm()
     next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.login.data = request.args["login_hint"][:254]
     if form.validate_on_submit():
         store = get_store()
         try:

@@ -1,0 +1,1 @@
+"""The registry of relying parties (OpenID Connect clients)."""

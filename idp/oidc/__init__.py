@@ -1,0 +1,1 @@
+"""The OpenID Connect protocol: Authlib's server adapted to the domain."""

@@ -1,0 +1,106 @@
+"""Refresh tokens (opaque, stored as digests, rotated) and the access-token deny-list.
+
+A refresh token belongs to a family: the first one issued by a code redemption and every
+rotation after it. Presenting a token that was already rotated revokes the whole family
+(RFC 9700 §4.14.2): either the client or an attacker holds a stolen copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from idp.extensions import db
+from idp.oidc.models import RefreshToken
+from idp.store import Store
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(
+    *, client, principal, scope: str, now: datetime, family_id: str | None = None,
+    family_expires_at: datetime | None = None,
+) -> str:
+    """Store a new refresh token and return its value (shown to the client once)."""
+    token = secrets.token_urlsafe(32)
+    family_expires_at = family_expires_at or now + timedelta(seconds=client.refresh_token_lifetime)
+    row = RefreshToken(
+        token_digest=digest(token),
+        family_id=family_id or str(uuid.uuid4()),
+        client_id=client.client_id,
+        identity_id=uuid.UUID(str(principal.identity_id)),
+        scope=scope,
+        sid=principal.sid,
+        auth_time=principal.auth_time,
+        acr=principal.acr,
+        amr=list(principal.amr),
+        issued_at=now,
+        expires_at=min(now + timedelta(seconds=client.refresh_token_idle), family_expires_at),
+        family_expires_at=family_expires_at,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return token
+
+
+def find(token: str) -> RefreshToken | None:
+    if not token or len(token) > 512:
+        return None
+    return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
+
+
+def usable(row: RefreshToken, *, now: datetime) -> bool:
+    return (
+        row.revoked_at is None
+        and row.rotated_at is None
+        and row.expires_at > now
+        and row.family_expires_at > now
+    )
+
+
+def revoke_family(family_id: str, *, now: datetime, reason: str) -> int:
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return result.rowcount
+
+
+def revoke_where(*, now: datetime, reason: str, identity_id=None, client_id=None, sid=None) -> int:
+    """Revoke every live refresh token matching all the given criteria."""
+    stmt = update(RefreshToken).where(RefreshToken.revoked_at.is_(None))
+    if identity_id is not None:
+        stmt = stmt.where(RefreshToken.identity_id == identity_id)
+    if client_id is not None:
+        stmt = stmt.where(RefreshToken.client_id == client_id)
+    if sid is not None:
+        stmt = stmt.where(RefreshToken.sid == sid)
+    return db.session.execute(stmt.values(revoked_at=now, revoked_reason=reason)).rowcount
+
+
+def rotate(row: RefreshToken, *, now: datetime) -> bool:
+    """Mark row as replaced; False when another request rotated it first (then it's reuse)."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=now)
+    )
+    return result.rowcount == 1
+
+
+# Access tokens are JWTs validated offline; a revoked one is remembered until it expires.
+
+def deny_access_token(store: Store, jti: str, *, ttl: int) -> None:
+    if ttl > 0:
+        store.set("deny:at:" + jti, "1", ttl)
+
+
+def access_token_denied(store: Store, jti: str) -> bool:
+    return store.get("deny:at:" + jti) is not None
