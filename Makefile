@@ -28,8 +28,8 @@ translations: $(STAMP)
 run: translations
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	@echo "Provider on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	@echo "Provider on http://$(HOST):$(PORT)/, demo systems on :5001 and :5002 (Ctrl-C stops all)"
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m demo_rp.launch
 
 test: translations
 	$(BIN)/pytest

@@ -83,9 +83,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _select_locale():
-    from flask import current_app
+    from flask import current_app, has_request_context
 
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]  # CLI and workers: the default language
     asked = request.args.get("ui_locales", "").split()
     for lang in asked:
         if lang[:2] in languages:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import click
 from flask import current_app
 
 from idp.accounts import services as account_services
 from idp.accounts.models import PasswordCredential, Role
+from idp.clients import services as client_services
 from idp.errors import DomainError, InvalidFields
 from idp.extensions import db
 from idp.identity import services as identity_services
 from idp.identity.models import IdentifierType
+from idp.oidc.keys import ensure_keys
 from idp.timeutil import utcnow
 
 # Demo logins printed by `make run`. Development data only: seed-demo refuses in production.
@@ -38,6 +42,51 @@ DEMO_PEOPLE = [
         "roles": [Role.SUPERADMIN],
     },
 ]
+
+
+# The two demo "government systems" that `make run` starts beside the provider.
+DEMO_SYSTEMS = [
+    {
+        "client_id": "demo-he-thong-a",
+        "name": "Hệ thống A — Cổng dịch vụ công của tỉnh",
+        "agency": "Văn phòng Ủy ban nhân dân tỉnh",
+        "port": 5001,
+    },
+    {
+        "client_id": "demo-he-thong-b",
+        "name": "Hệ thống B — Phần mềm một cửa",
+        "agency": "Trung tâm Phục vụ hành chính công tỉnh",
+        "port": 5002,
+    },
+]
+
+
+def ensure_demo_systems(*, now) -> list[dict]:
+    """Register the demo RPs (idempotent); give each a fresh secret written for the launcher."""
+    launch = []
+    for system in DEMO_SYSTEMS:
+        base = f"http://127.0.0.1:{system['port']}"
+        client = client_services.get_client(system["client_id"])
+        if client is None:
+            client, secret = client_services.create_client(
+                client_id=system["client_id"],
+                name=system["name"],
+                agency=system["agency"],
+                redirect_uris=[base + "/callback"],
+                post_logout_redirect_uris=[base + "/"],
+                backchannel_logout_uri=base + "/backchannel-logout",
+                grant_types=["authorization_code", "refresh_token"],
+                scopes=["openid", "profile", "email", "phone", "national_id"],
+                config=current_app.config,
+                now=now,
+            )
+        else:
+            secret = client_services.rotate_secret(client, config=current_app.config, now=now)
+        launch.append({**system, "base_url": base, "secret": secret})
+    path = Path(current_app.instance_path) / "demo-systems.json"
+    path.write_text(json.dumps(launch, ensure_ascii=False, indent=2))
+    path.chmod(0o600)
+    return launch
 
 
 def _fail(exc: DomainError):
@@ -87,6 +136,10 @@ def init_app(app) -> None:
             roles = ", ".join(r.value for r in person["roles"]) or "citizen"
             state = "created" if created else "exists"
             click.echo(f"  {person['personal_number']} / {person['password']}   ({person['full_name']}, {roles}, {state})")
+        ensure_keys(now=now, config=current_app.config)
+        click.echo("Demo systems (relying parties):")
+        for system in ensure_demo_systems(now=now):
+            click.echo(f"  {system['base_url']}/   {system['name']}")
 
     @app.cli.command("create-admin")
     @click.option("--personal-number", required=True)

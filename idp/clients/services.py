@@ -309,9 +309,8 @@ def _validate(v: dict) -> dict:
     if method is None and client_type is not None:
         method = AuthMethod.NONE if public else AuthMethod.SECRET_BASIC
     auth_method = _enum_value(AuthMethod, method)
-    if auth_method is None and method is None:
-        pass  # no type to default from: the client_type error says it all
-    elif auth_method is None:
+    # With no valid type there is no default method; the client_type error says enough.
+    if auth_method is None and method is not None:
         errors["auth_method"] = _l(
             "Unknown authentication method %(value)s: choose client_secret_basic, client_secret_post, "
             "private_key_jwt or none.",

@@ -93,6 +93,24 @@ def on_session_ended(app, *, identity_id: str, sid: str, reason: str) -> None:
         _kick(app)
 
 
+def queue_identity_logout(client: Client, identity_id, *, now: datetime) -> bool:
+    """Tell one client that the person's sessions with it are over (consent withdrawn)."""
+    if not client.backchannel_logout_uri:
+        return False
+    sub = issue_subject(identity_id, client, salt=current_app.config["PAIRWISE_SALT"])
+    db.session.add(
+        LogoutDelivery(
+            client_id=client.client_id,
+            uri=client.backchannel_logout_uri,
+            logout_token=build_logout_token(client, sub=sub, sid=None),
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    return True
+
+
 def end_browser_session(*, reason: str, sid: str | None = None) -> None:
     """End this browser's SSO session (and the one named by sid, from an id_token_hint)."""
     store = get_store()
@@ -168,6 +186,11 @@ def _kick(app) -> None:
     event = app.extensions.get("idp_backchannel_event")
     if event is not None:
         event.set()
+
+
+def kick() -> None:
+    """Wake this process's delivery worker (after queueing outside a session end)."""
+    _kick(current_app._get_current_object())
 
 
 def start_worker(app, *, interval: float = 2.0) -> None:

@@ -16,6 +16,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     g,
     jsonify,
     redirect,
@@ -26,10 +27,11 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
+from idp.clients import services as client_services
 from idp.extensions import csrf, db
 from idp.identity.models import Identity, IdentityStatus
 from idp.oidc import consent as consents
-from idp.oidc import pending
+from idp.oidc import logout, pending, tokens
 from idp.oidc.claims import userinfo_claims
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.scopes import SCOPE_DESCRIPTIONS, acr_rank
@@ -408,6 +410,55 @@ def _bearer_error(error: str, status: int):
     resp.status_code = status
     resp.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
     return resp
+
+
+# --- the citizen's connected systems ---------------------------------------------------------
+
+class WithdrawForm(FlaskForm):
+    """CSRF only."""
+
+
+def _current_identity():
+    sess = g.get("sso")
+    if sess is None:
+        return None
+    identity = db.session.get(Identity, uuid.UUID(sess.identity_id))
+    return identity if identity is not None and identity.status == IdentityStatus.ACTIVE else None
+
+
+@bp.get("/account/connections")
+def connections():
+    identity = _current_identity()
+    if identity is None:
+        return redirect(url_for("accounts.login", next=request.path))
+    g.no_store = True
+    rows = []
+    for item in consents.active_consents(identity.id):
+        model = client_services.get_client(item.client_id)
+        rows.append({"consent": item, "client": model,
+                     "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in item.scopes]})
+    return render_template("oidc/connections.html", rows=rows, form=WithdrawForm())
+
+
+@bp.post("/account/connections/<client_id>/withdraw")
+def withdraw_consent(client_id: str):
+    identity = _current_identity()
+    if identity is None:
+        return redirect(url_for("accounts.login", next=url_for("oidc.connections")))
+    if not WithdrawForm().validate_on_submit():
+        abort(400)
+    model = client_services.get_client(client_id)
+    now = utcnow()
+    if model is None or not consents.withdraw(identity.id, client_id, now=now):
+        abort(404)
+    # Withdrawal ends what the system holds: its refresh tokens, and its sessions by back-channel.
+    tokens.revoke_where(now=now, reason="consent_withdrawn", identity_id=identity.id, client_id=client_id)
+    queued = logout.queue_identity_logout(model, identity.id, now=now)
+    db.session.commit()
+    if queued:
+        logout.kick()
+    flash(_l("%(client)s no longer receives your information.", client=model.name), "success")
+    return redirect(url_for("oidc.connections"))
 
 
 # --- RP-initiated logout -------------------------------------------------------------------
