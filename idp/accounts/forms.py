@@ -60,3 +60,24 @@ class RegisterForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """Only the CSRF token: logging out is a POST."""
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(
+        _l("Code from your authenticator app, or a recovery code"),
+        validators=[InputRequired(_l("Enter the code.")), Length(max=32)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "none",
+                   "spellcheck": "false"},
+    )
+
+
+class TotpConfirmForm(FlaskForm):
+    code = StringField(
+        _l("The 6-digit code the app shows now"),
+        validators=[InputRequired(_l("Enter the code.")), Length(max=12)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """CSRF only: a button that confirms an action."""

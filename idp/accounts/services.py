@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts import passwords, throttle
+from idp.accounts import factors, passwords, throttle
 from idp.accounts.models import PasswordCredential, Role, RoleGrant
 from idp.errors import DomainError, InvalidFields, ValidationError
 from idp.extensions import db
@@ -85,10 +85,11 @@ def _check_password(errors: dict, password: str, config, personal: list[str]) ->
 
 
 def set_password(identity: Identity, password: str, *, config, now: datetime) -> None:
+    """Set a new password (policy checked); unlocks the factor."""
     passwords.check_password_policy(
         password,
         config=config,
-        has_second_factor=False,
+        has_second_factor=factors.has_totp(identity.id),
         personal_values=identity_services.personal_values(identity),
     )
     cred = db.session.get(PasswordCredential, identity.id)
@@ -97,6 +98,8 @@ def set_password(identity: Identity, password: str, *, config, now: datetime) ->
         db.session.add(cred)
     cred.hash = passwords.hash_password(password, config)
     cred.updated_at = now
+    cred.failed_count = 0
+    cred.locked_at = None
     db.session.commit()
 
 
@@ -105,35 +108,74 @@ def login_key(login: str) -> str:
     return f"{kind}:{value}"
 
 
+class FactorLocked(DomainError):
+    code = "factor_locked"
+    status = 403
+
+
+def _locked_error() -> FactorLocked:
+    # The same words whether or not the account exists.
+    return FactorLocked(
+        _l("Too many failed attempts: logging in with this password is blocked. "
+           "Reset your password to unblock it, or ask a one-stop office for help."),
+        field="login",
+    )
+
+
 def authenticate(store: Store, *, login: str, password: str, address: str, config, now: datetime) -> Identity:
     """Check a password login; throttled per account and per address through the store.
 
     The same LoginFailed is raised for an unknown account and a wrong password, after the
-    same amount of hashing work.
+    same amount of hashing work. LOGIN_LOCK_AFTER consecutive failures lock the password
+    (in SQL for a known account; an unknown one answers the same from the store's count).
     """
     key = login_key(login)
     throttle.before_attempt(store, login_key=key, address=address, config=config)
     identity = identity_services.find_for_login(login)
     cred = db.session.get(PasswordCredential, identity.id) if identity is not None else None
+    if cred is not None and cred.locked_at is not None:
+        passwords.burn_verify(password or "", config)
+        raise _locked_error()
+    if cred is None and throttle.consecutive_failures(store, login_key=key) >= config["LOGIN_LOCK_AFTER"]:
+        passwords.burn_verify(password or "", config)
+        raise _locked_error()
     if cred is None:
         passwords.burn_verify(password or "", config)
         ok, new_hash = False, None
     else:
         ok, new_hash = passwords.verify_password(cred.hash, password or "", config)
     if not ok:
-        throttle.after_failure(store, address=address, config=config)
+        throttle.after_failure(store, login_key=key, address=address, config=config)
+        if cred is not None:
+            cred.failed_count = (cred.failed_count or 0) + 1
+            if cred.failed_count >= config["LOGIN_LOCK_AFTER"]:
+                cred.locked_at = now
+            db.session.commit()
+            if cred.locked_at is not None:
+                raise _locked_error()
         raise LoginFailed(_l("The login details are incorrect."), field="login")
     throttle.after_success(store, login_key=key)
     if identity.status != IdentityStatus.ACTIVE:
         raise AccountUnavailable(
             _l("This account is locked or disabled. Please contact a one-stop office for help.")
         )
-    if new_hash:
-        # Parameters changed since this hash was made: upgrade it in place.
-        cred.hash = new_hash
-        cred.updated_at = now
+    if new_hash or cred.failed_count:
+        # Parameters changed since this hash was made: upgrade it in place. A success resets the count.
+        if new_hash:
+            cred.hash = new_hash
+            cred.updated_at = now
+        cred.failed_count = 0
         db.session.commit()
     return identity
+
+
+def unlock_password(identity_id, *, now: datetime) -> None:
+    """After a proven reset: the password factor works again."""
+    cred = db.session.get(PasswordCredential, identity_id)
+    if cred is not None:
+        cred.failed_count = 0
+        cred.locked_at = None
+        db.session.commit()
 
 
 def grant_role(identity: Identity, role: Role, *, granted_by: str, now: datetime) -> None:

@@ -1,7 +1,10 @@
 """SSO sessions, kept in the shared store so every instance sees them.
 
-The cookie holds a random identifier (256 bits); the store key is its SHA-256, so a read of
-the store does not hand out usable session identifiers.
+Two identifiers: the cookie holds a random secret (256 bits), stored only as its SHA-256
+(`sso-cookie:<digest>` -> public id), so a read of the store hands out no usable cookie; the
+session itself lives under its public id (`sso:<public id>`), which is the `sid` claim RPs see.
+A login always issues a new cookie secret; when the same person logs in again in the same
+browser, the public id is kept so the systems sharing the session keep their `sid`.
 """
 
 from __future__ import annotations
@@ -28,18 +31,18 @@ TOUCH_EVERY = 60
 
 @dataclass
 class SsoSession:
-    sid: str
+    public_id: str  # the `sid` claim
     identity_id: str
     auth_time: int
     created_at: int
     last_seen: int
     amr: list[str] = field(default_factory=list)
     acr: str = "urn:eid:loa:low"
-
-    @property
-    def public_id(self) -> str:
-        """The `sid` claim: the store key's digest, never the cookie value."""
-        return digest(self.sid)
+    # Shown to the person in their list of sessions.
+    address: str = ""
+    user_agent: str = ""
+    # The cookie secret; set only when just issued or read from the request, never stored.
+    sid: str = field(default="", compare=False)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -47,58 +50,114 @@ class SsoSession:
         return json.dumps(data, separators=(",", ":"))
 
 
-def digest(sid: str) -> str:
-    return hashlib.sha256(sid.encode()).hexdigest()
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _key(sid: str) -> str:
-    return "sso:" + digest(sid)
+def _key(public_id: str) -> str:
+    return "sso:" + public_id
+
+
+def _cookie_key(secret: str) -> str:
+    return "sso-cookie:" + digest(secret)
 
 
 def _index(identity_id: str) -> str:
     return "sso-by-identity:" + identity_id
 
 
+def _ttl(sess: SsoSession, now: int, absolute: int) -> int:
+    return max(1, sess.created_at + absolute - now)
+
+
+def _issue_cookie(store: Store, sess: SsoSession, ttl: int) -> None:
+    sess.sid = secrets.token_urlsafe(32)
+    store.set(_cookie_key(sess.sid), sess.public_id, ttl)
+
+
 def create_session(
-    store: Store, identity_id: str, *, now: int, amr: list[str], acr: str, absolute: int
+    store: Store, identity_id: str, *, now: int, amr: list[str], acr: str, absolute: int,
+    address: str = "", user_agent: str = "",
 ) -> SsoSession:
     sess = SsoSession(
-        sid=secrets.token_urlsafe(32),
+        public_id=secrets.token_hex(16),
         identity_id=str(identity_id),
         auth_time=now,
         created_at=now,
         last_seen=now,
         amr=list(amr),
         acr=acr,
+        address=address[:64],
+        user_agent=user_agent[:200],
     )
-    store.set(_key(sess.sid), sess.to_json(), absolute)
-    store.set_add(_index(sess.identity_id), digest(sess.sid), absolute)
+    store.set(_key(sess.public_id), sess.to_json(), absolute)
+    store.set_add(_index(sess.identity_id), sess.public_id, absolute)
+    _issue_cookie(store, sess, absolute)
     return sess
 
 
-def load_session(store: Store, sid: str, *, now: int, idle: int, absolute: int) -> SsoSession | None:
-    """The live session for sid, or None once it is idle or too old (then it is ended)."""
-    if not sid or len(sid) > 100:
+def reauthenticate(store: Store, sess: SsoSession, *, amr: list[str], acr: str, now: int, absolute: int) -> SsoSession:
+    """The same person logged in again: new factors, new auth_time, a new cookie secret."""
+    if sess.sid:
+        store.delete(_cookie_key(sess.sid))
+    sess.amr, sess.acr, sess.auth_time, sess.last_seen = list(amr), acr, now, now
+    store.set(_key(sess.public_id), sess.to_json(), _ttl(sess, now, absolute))
+    _issue_cookie(store, sess, _ttl(sess, now, absolute))
+    return sess
+
+
+def load_session(store: Store, secret: str, *, now: int, idle: int, absolute: int) -> SsoSession | None:
+    """The live session for a cookie secret, or None once it is idle or too old (then it ends)."""
+    if not secret or len(secret) > 100:
         return None
-    raw = store.get(_key(sid))
+    public_id = store.get(_cookie_key(secret))
+    raw = store.get(_key(public_id)) if public_id else None
     if raw is None:
         return None
-    sess = SsoSession(sid=sid, **json.loads(raw))
+    sess = SsoSession(**json.loads(raw), sid=secret)
     if now - sess.last_seen > idle or now - sess.created_at > absolute:
         end_session(store, sess, reason="timeout")
         return None
     if now - sess.last_seen >= TOUCH_EVERY:
         sess.last_seen = now
-        store.set(_key(sid), sess.to_json(), max(1, sess.created_at + absolute - now))
+        store.set(_key(sess.public_id), sess.to_json(), _ttl(sess, now, absolute))
     return sess
 
 
+def step_up(store: Store, sess: SsoSession, *, amr: list[str], acr: str, now: int, absolute: int) -> SsoSession:
+    """Add factors proven now to the live session (same sid: RPs keep their session id)."""
+    sess.amr = sorted(set(sess.amr) | set(amr))
+    sess.acr = acr
+    sess.auth_time = now
+    sess.last_seen = now
+    store.set(_key(sess.public_id), sess.to_json(), _ttl(sess, now, absolute))
+    return sess
+
+
+def is_recent(sess: SsoSession | None, *, now: int, max_age: int) -> bool:
+    """True when the person authenticated at most max_age seconds ago."""
+    return sess is not None and now - sess.auth_time <= max_age
+
+
+def sessions_of(store: Store, identity_id: str) -> list[dict]:
+    """The live sessions of an identity, for the person's own list (no cookie values)."""
+    out = []
+    for public_id in store.set_members(_index(str(identity_id))):
+        raw = store.get("sso:" + public_id)
+        if raw:
+            out.append({"public_id": public_id, **json.loads(raw)})
+    return sorted(out, key=lambda s: s["last_seen"], reverse=True)
+
+
 def end_session(store: Store, sess: SsoSession, *, reason: str = "logout") -> None:
+    if sess.sid:
+        store.delete(_cookie_key(sess.sid))
     end_session_by_digest(store, sess.identity_id, sess.public_id, reason=reason)
 
 
 def end_session_by_digest(store: Store, identity_id: str, public_id: str, *, reason: str) -> None:
-    store.delete("sso:" + public_id)
+    """End the session named by its public id; its cookie maps to nothing any more."""
+    store.delete(_key(public_id))
     store.set_remove(_index(identity_id), public_id)
     session_ended.send(current_app._get_current_object(), identity_id=identity_id, sid=public_id, reason=reason)
 

@@ -60,6 +60,9 @@ class Identity(db.Model):
     gender = db.Column(_enum(Gender, "gender"))
     phone = db.Column(db.String(20), unique=True)  # E.164
     email = db.Column(db.String(254), unique=True)  # normalized by email-validator, lower-cased
+    # Set only after a code or a link proved the contact belongs to the person.
+    phone_verified_at = db.Column(db.DateTime)
+    email_verified_at = db.Column(db.DateTime)
     status = db.Column(_enum(IdentityStatus, "identity_status"), nullable=False, default=IdentityStatus.ACTIVE)
     merged_into_id = db.Column(db.Uuid, db.ForeignKey("identities.id"))
     # 1 self-registered, 2 verified (in person or by the national e-ID at level 2).

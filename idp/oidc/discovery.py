@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idp.oidc.scopes import ACR_LOW, SCOPE_CLAIMS, SUPPORTED_SCOPES
+from idp.oidc.scopes import ACR_LOW, ACR_SUBSTANTIAL, SCOPE_CLAIMS, SUPPORTED_SCOPES
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 SIGNING_ALGS = ["RS256", "ES256"]
@@ -30,10 +30,12 @@ def provider_metadata(config) -> dict:
         "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS[:3],
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
-        # Only what a session can reach today; second factors add the higher levels.
-        "acr_values_supported": [ACR_LOW],
+        # Only what a session can reach: high needs a phishing-resistant authenticator.
+        "acr_values_supported": [ACR_LOW, ACR_SUBSTANTIAL],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": list(config["LANGUAGES"]),
         "claims_parameter_supported": False,

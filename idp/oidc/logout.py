@@ -70,7 +70,7 @@ def on_session_ended(app, *, identity_id: str, sid: str, reason: str) -> None:
     client_ids = store.set_members(_rps_key(sid))
     store.delete(_rps_key(sid))
     now = utcnow()
-    tokens.revoke_where(now=now, reason=f"session_ended:{reason}", sid=sid)
+    tokens.revoke_where(now=now, reason=f"session_ended:{reason}", sid=sid, keep_offline=True)
     queued = 0
     for client_id in sorted(client_ids):
         client = db.session.scalar(select(Client).where(Client.client_id == client_id))
@@ -170,11 +170,14 @@ def deliver_due(*, now: datetime | None = None, limit: int = 50, config=None) ->
 
 def _post(uri: str, logout_token: str, *, timeout: float) -> str | None:
     try:
+        # stream=True: only the status matters; a body that trickles in must not hold the worker.
         resp = requests.post(
-            uri, data={"logout_token": logout_token}, timeout=timeout, allow_redirects=False
+            uri, data={"logout_token": logout_token}, timeout=timeout, allow_redirects=False,
+            stream=True,
         )
     except requests.RequestException as exc:
         return f"{exc.__class__.__name__}: {exc}"
+    resp.close()
     if resp.status_code in (200, 204):
         return None
     return f"HTTP {resp.status_code}"

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 import uuid
+from datetime import UTC
 
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -26,6 +27,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from joserfc import jws, jwt
@@ -107,6 +109,10 @@ class StrictCodeChallenge(CodeChallenge):
             raise InvalidRequestError("PKCE is required: send code_challenge with S256.")
         if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
             raise InvalidRequestError("Only code_challenge_method=S256 is supported.")
+        if not data.get("code_challenge") and not is_openid_scope(grant.request.scope):
+            # Without PKCE the nonce binds the code to the RP's session, and only an
+            # OpenID request has one.
+            raise InvalidRequestError("PKCE is required for a request without the openid scope.")
         super().validate_code_challenge(grant, redirect_uri)
 
 
@@ -117,9 +123,9 @@ class IdpOpenIDCode(OpenIDCode):
 
     def validate_openid_authorization_request(self, grant, redirect_uri):
         # Without PKCE, the nonce is the only binding of the code to the RP's session.
+        # Decided per request: this extension object is shared by every request and thread.
         client: OAuthClient = grant.request.client
-        self.require_nonce = not client.model.require_pkce
-        super().validate_openid_authorization_request(grant, redirect_uri)
+        validate_nonce(grant.request, self.exists_nonce, required=not client.model.require_pkce)
 
     def resolve_client_private_key(self, client):
         return signing_key_set(self.get_client_algorithm(client))
@@ -277,7 +283,9 @@ def _after_token(token: dict, request) -> None:
         token["refresh_token"] = tokens.issue(
             client=client.model,
             principal=principal,
-            scope=token.get("scope", ""),
+            # RFC 6749 §6: a rotated refresh token keeps the grant's scope, even when this
+            # access token was asked for less.
+            scope=old.scope if old else token.get("scope", ""),
             now=now,
             family_id=old.family_id if old else None,
             family_expires_at=old.family_expires_at if old else None,
@@ -358,6 +366,13 @@ class IdpIntrospection(IntrospectionEndpoint):
     def introspect_token(self, token):
         return token
 
+    def create_introspection_payload(self, token):
+        # _find_token gives a dict with "active" computed, not a TokenMixin (Authlib's default
+        # calls token.is_expired() and fails); an inactive token reveals nothing else.
+        if not token or not token.get("active"):
+            return {"active": False}
+        return self.introspect_token(token)
+
 
 class IdpRevocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
@@ -365,6 +380,12 @@ class IdpRevocation(RevocationEndpoint):
     def query_token(self, token_string, token_type_hint):
         found = _find_token(token_string, token_type_hint, include_inactive=True)
         return found or None
+
+    def authenticate_token(self, request, client):
+        # Authlib's default calls token.check_client() on what query_token returned (a dict
+        # here); the client check is in revoke_token, which answers 200 for another's token.
+        self.check_params(request, client)
+        return self.query_token(request.form["token"], request.form.get("token_type_hint"))
 
     def revoke_token(self, token, request):
         if token.get("client_id") != request.client.get_client_id():
@@ -378,32 +399,52 @@ class IdpRevocation(RevocationEndpoint):
 
 
 def _find_token(value, hint, include_inactive=False) -> dict | None:
-    """Introspection view of an access token (JWT) or a refresh token (opaque)."""
+    """Introspection view of an access token (JWT) or a refresh token (opaque).
+
+    The hint only orders the lookups: RFC 7009 §2.1 (and RFC 7662 §2.1) require searching
+    every token type when the hinted one does not match.
+    """
     if not value or not isinstance(value, str) or len(value) > 8192:
         return None
-    if hint != "refresh_token" and value.count(".") == 2:
-        claims = verify_access_token(value, check_deny=False)
-        if claims is not None:
-            active = not tokens.access_token_denied(get_store(), claims["jti"]) and claims["exp"] > time.time()
-            return {**claims, "active": active, "token_type": "Bearer"}
-    if hint != "access_token":
-        row = tokens.find(value)
-        if row is not None:
-            client = load_client(row.client_id)
-            sub = issue_subject(row.identity_id, client.model if client else None,
-                                salt=current_app.config["PAIRWISE_SALT"])
-            return {
-                "active": tokens.usable(row, now=utcnow()),
-                "token_type": "refresh_token",
-                "client_id": row.client_id,
-                "scope": row.scope,
-                "sub": sub,
-                "exp": int(row.expires_at.timestamp()),
-                "iat": int(row.issued_at.timestamp()),
-                "iss": current_app.config["ISSUER"],
-                "_family": row.family_id,
-            }
+    lookups = [_find_access_token, _find_refresh_token]
+    if hint == "refresh_token":
+        lookups.reverse()
+    for lookup in lookups:
+        found = lookup(value)
+        if found is not None:
+            return found
     return None
+
+
+def _find_access_token(value: str) -> dict | None:
+    if value.count(".") != 2:
+        return None
+    claims = verify_access_token(value, check_deny=False)
+    if claims is None:
+        return None
+    active = not tokens.access_token_denied(get_store(), claims["jti"]) and claims["exp"] > time.time()
+    return {**claims, "active": active, "token_type": "Bearer"}
+
+
+def _find_refresh_token(value: str) -> dict | None:
+    row = tokens.find(value)
+    if row is None:
+        return None
+    client = load_client(row.client_id)
+    sub = issue_subject(row.identity_id, client.model if client else None,
+                        salt=current_app.config["PAIRWISE_SALT"])
+    return {
+        "active": tokens.usable(row, now=utcnow()),
+        "token_type": "refresh_token",
+        "client_id": row.client_id,
+        "scope": row.scope,
+        "sub": sub,
+        # Stored as naive UTC: never let .timestamp() read them as local time.
+        "exp": int(row.expires_at.replace(tzinfo=UTC).timestamp()),
+        "iat": int(row.issued_at.replace(tzinfo=UTC).timestamp()),
+        "iss": current_app.config["ISSUER"],
+        "_family": row.family_id,
+    }
 
 
 def verify_access_token(value: str, *, check_deny: bool = True) -> dict | None:
@@ -428,6 +469,23 @@ class IdpEndSession(EndSessionEndpoint):
 
     def get_algorithms(self):
         return ["RS256", "ES256"]
+
+    def resolve_client_from_id_token_claims(self, id_token_claims):
+        # Our ID tokens carry aud as a one-element list; Authlib resolves only a string.
+        aud = id_token_claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        return self.server.query_client(aud) if isinstance(aud, str) else None
+
+    def validate_request(self, request):
+        req = super().validate_request(request)
+        if req.id_token_claims is not None:
+            # Access and logout tokens are signed with the same keys and carry sid and aud too:
+            # only an ID token (typ JWT) of this issuer is a hint (RFC 8725 §3.11).
+            typ = jws.extract_compact(request.payload.data["id_token_hint"].encode()).headers().get("typ")
+            if typ != "JWT" or req.id_token_claims.get("iss") != current_app.config["ISSUER"]:
+                raise InvalidRequestError("id_token_hint is not an ID token issued here.")
+        return req
 
     def end_session(self, end_session_request):
         claims = end_session_request.id_token_claims or {}

@@ -73,9 +73,16 @@ def revoke_family(family_id: str, *, now: datetime, reason: str) -> int:
     return result.rowcount
 
 
-def revoke_where(*, now: datetime, reason: str, identity_id=None, client_id=None, sid=None) -> int:
-    """Revoke every live refresh token matching all the given criteria."""
+def revoke_where(
+    *, now: datetime, reason: str, identity_id=None, client_id=None, sid=None, keep_offline=False
+) -> int:
+    """Revoke every live refresh token matching all the given criteria.
+
+    keep_offline spares tokens granted with offline_access (they outlive the SSO session).
+    """
     stmt = update(RefreshToken).where(RefreshToken.revoked_at.is_(None))
+    if keep_offline:
+        stmt = stmt.where(RefreshToken.scope.notlike("%offline_access%"))
     if identity_id is not None:
         stmt = stmt.where(RefreshToken.identity_id == identity_id)
     if client_id is not None:

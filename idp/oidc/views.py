@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit
 
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
@@ -26,6 +26,7 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.clients import services as client_services
 from idp.extensions import csrf, db
@@ -34,7 +35,7 @@ from idp.oidc import consent as consents
 from idp.oidc import logout, pending, tokens
 from idp.oidc.claims import userinfo_claims
 from idp.oidc.discovery import provider_metadata
-from idp.oidc.scopes import SCOPE_DESCRIPTIONS, acr_rank
+from idp.oidc.scopes import ACR_SUBSTANTIAL, SCOPE_DESCRIPTIONS, acr_rank
 from idp.oidc.server import get_server, load_client, principal_for, verify_access_token
 from idp.oidc.signing import published_jwks
 from idp.oidc.subjects import identity_id_for_subject
@@ -45,6 +46,8 @@ bp = Blueprint("oidc", __name__)
 ERROR_UNMET = "unmet_authentication_requirements"
 # Longest value accepted for any protocol parameter; longer ones are refused, not truncated.
 MAX_PARAM_LENGTH = 4096
+# Largest body read at the token, introspection and revocation endpoints.
+MAX_FORM_BODY = 256 * 1024
 ALLOWED_RESPONSE_MODES = ("query", "form_post")
 
 
@@ -163,12 +166,14 @@ def _process(params: dict, req_id: str | None):
     now = int(time.time())
     record = pending.load(req_id) if req_id else None
     needs_login = principal is None
-    if principal is not None:
-        if max_age is not None and now - principal.auth_time > int(max_age):
+    # A login made for this very request satisfies prompt=login and max_age (else max_age=0, or
+    # a hand-back arriving a second after the login, would send the person back to log in).
+    fresh = record is not None and principal is not None and principal.auth_time >= record["created_at"]
+    if principal is not None and not fresh:
+        # max_age=0 is prompt=login (OIDC Core 3.1.2.1), even within the second of the login.
+        if max_age is not None and (int(max_age) == 0 or now - principal.auth_time > int(max_age)):
             needs_login = True
-        if ("login" in prompts or "select_account" in prompts) and (
-            record is None or principal.auth_time < record["created_at"]
-        ):
+        if "login" in prompts or "select_account" in prompts:
             needs_login = True
     if needs_login:
         if "none" in prompts:
@@ -184,8 +189,14 @@ def _process(params: dict, req_id: str | None):
             pending.drop(req_id) if req_id else None
             return render_template("oidc/unmet.html", client=client.model, required=required,
                                    continue_url=_error_url(redirect_uri, params, ERROR_UNMET)), 403
-        # A verified identity with a weaker session: step-up arrives with second factors.
-        return fail(ERROR_UNMET, "The requested level of authentication cannot be reached.")
+        if acr_rank(required) > acr_rank(ACR_SUBSTANTIAL):
+            # No phishing-resistant authenticator exists here yet: never report what was not reached.
+            return fail(ERROR_UNMET, "The requested level of authentication cannot be reached.")
+        if "none" in prompts:
+            return fail("interaction_required", "A second factor is needed.")
+        # A verified identity with a weaker session: add the missing factor, then come back.
+        req_id = req_id or pending.save(params)
+        return redirect(url_for("accounts.step_up", next=url_for("oidc.resume", req=req_id)))
 
     scopes = grant.request.scope.split()
     if not client.model.first_party and ("consent" in prompts or not consents.covers(identity.id, client.client_id, scopes)):
@@ -295,12 +306,30 @@ def _token_error(description: str):
     return resp
 
 
+def _is_utf8_form(raw: bytes) -> bool:
+    try:
+        for part in raw.split(b"&"):
+            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _check_form_post():
     """Malformed token-endpoint input gets invalid_request, never a 500."""
     if request.mimetype != "application/x-www-form-urlencoded":
         return _token_error("The body must be application/x-www-form-urlencoded.")
     if request.args:
         return _token_error("Parameters belong in the body, not the query string.")
+    # Werkzeug keeps undecodable bytes as "%XX" text (or drops the whole form when they are
+    # not percent-encoded), so the encoding is checked on the raw body, read within a bound.
+    request.max_content_length = MAX_FORM_BODY
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return _token_error("The request body is too large.")
+    if not _is_utf8_form(raw):
+        return _token_error("The body is not valid UTF-8.")
     form = _flat_params(request.form)
     if form is None:
         return _token_error("A parameter was repeated.")
@@ -318,6 +347,8 @@ def token():
     bad = _check_form_post()
     if bad is not None:
         return bad
+    if not request.form.get("grant_type"):
+        return _token_error("Missing grant_type.")  # RFC 6749 §5.2: a missing parameter
     response = get_server().create_token_response()
     if response.status_code == 200:
         db.session.commit()

@@ -60,18 +60,29 @@ def test_each_login_gets_a_new_session_id_and_logout_ends_it(client, citizen, ap
     second = sid_cookie(client)
     assert first and second and first != second
     assert len(second) >= 43  # 32 random bytes, URL-safe base64
-    store = app.extensions["idp_store"]
-    from idp.accounts.sessions import _key
-
-    with app.app_context():
-        assert store.get(_key(first)) is None  # the previous session was ended
-        assert store.get(_key(second)) is not None
+    # The previous cookie no longer opens the account.
+    stale = app.test_client()
+    stale.set_cookie("idp_sid", first)
+    assert stale.get("/account").status_code == 302
+    assert client.get("/account").status_code == 200
     page = client.get("/account").get_data(as_text=True)
     resp = client.post("/logout", data={"csrf_token": page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]})
     assert resp.status_code == 302
-    with app.app_context():
-        assert store.get(_key(second)) is None
+    replay = app.test_client()
+    replay.set_cookie("idp_sid", second)
+    assert replay.get("/account").status_code == 302
     assert client.get("/account").status_code == 302
+
+
+def test_store_holds_no_usable_cookie_value(client, citizen, app):
+    login(client, "001099012345")
+    cookie = sid_cookie(client)
+    store = app.extensions["idp_store"]
+    with app.app_context():
+        from idp.accounts.sessions import digest
+
+        assert store.get("sso-cookie:" + cookie) is None
+        assert store.get("sso-cookie:" + digest(cookie)) is not None
 
 
 def test_wrong_password_and_unknown_account_look_the_same(client, citizen):
