@@ -35,8 +35,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Every table must be known to the metadata (migrations compare against it).
     import idp.accounts.models
+    import idp.audit.models
     import idp.clients.models
+    import idp.federation.models
     import idp.identity.models
+    import idp.legacy.models
     import idp.oidc.models
     import idp.store.models  # noqa: F401
 
@@ -53,6 +56,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from idp.accounts.sessions import apply_cookie_changes, load_current_session
 
     app.register_blueprint(accounts_views.bp)
+    from idp.accounts import notify; notify.init_app(app)  # noqa: E702, I001  (security e-mails)
     app.before_request(load_current_session)
     app.after_request(apply_cookie_changes)
     app.after_request(_security_headers)
@@ -64,6 +68,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     create_server(app)
     oidc_logout.init_app(app)
     app.register_blueprint(oidc_views.bp)
+
+    from idp import federation
+    from idp.federation import views as federation_views
+
+    app.register_blueprint(federation_views.bp)
+    federation.init_app(app)
 
     from idp.errors import register_error_handlers
 

@@ -197,3 +197,15 @@ def init_app(app) -> None:
     from idp.clients import cli as clients_cli
 
     clients_cli.init_app(app)
+
+    from idp.legacy import cli as legacy_cli
+
+    legacy_cli.init_app(app)
+
+    from idp.audit import cli as audit_cli
+
+    audit_cli.init_app(app)
+
+    from idp.federation import cli as federation_cli
+
+    federation_cli.init_app(app)

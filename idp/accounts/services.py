@@ -145,7 +145,7 @@ def authenticate(store: Store, *, login: str, password: str, address: str, confi
     else:
         ok, new_hash = passwords.verify_password(cred.hash, password or "", config)
     if not ok:
-        throttle.after_failure(store, login_key=key, address=address, config=config)
+        consecutive = throttle.after_failure(store, login_key=key, address=address, config=config)
         if cred is not None:
             cred.failed_count = (cred.failed_count or 0) + 1
             if cred.failed_count >= config["LOGIN_LOCK_AFTER"]:
@@ -153,6 +153,9 @@ def authenticate(store: Store, *, login: str, password: str, address: str, confi
             db.session.commit()
             if cred.locked_at is not None:
                 raise _locked_error()
+        elif consecutive >= config["LOGIN_LOCK_AFTER"]:
+            # The failure that locks a known account answers the same for an unknown one.
+            raise _locked_error()
         raise LoginFailed(_l("The login details are incorrect."), field="login")
     throttle.after_success(store, login_key=key)
     if identity.status != IdentityStatus.ACTIVE:

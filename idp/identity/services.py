@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
@@ -170,3 +171,28 @@ def personal_values(identity: Identity) -> list[str]:
         values.append(identity.phone)
     values.append(identity.full_name)
     return values
+
+
+# Longer chains than this are a data fault (merges flatten them), never followed forever.
+MAX_MERGE_CHAIN = 16
+
+
+def resolve(identity_id) -> Identity | None:
+    """The identity an id names, following merges (merged_into_id) to the survivor.
+
+    None when the id is unknown or the chain is broken. Tokens and `sub` values issued for an
+    identity that was merged away resolve to the survivor through this.
+    """
+    if identity_id is None:
+        return None
+    if not isinstance(identity_id, uuid.UUID):
+        try:
+            identity_id = uuid.UUID(str(identity_id))
+        except ValueError:
+            return None
+    identity = db.session.get(Identity, identity_id)
+    for _ in range(MAX_MERGE_CHAIN):
+        if identity is None or identity.status != IdentityStatus.MERGED:
+            return identity
+        identity = db.session.get(Identity, identity.merged_into_id)
+    return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from datetime import UTC
 
 import requests
@@ -37,7 +36,8 @@ from joserfc.jwk import KeySet
 from idp.clients import services as client_services
 from idp.clients.models import Client
 from idp.extensions import db
-from idp.identity.models import Identity, IdentityStatus
+from idp.identity.models import IdentityStatus
+from idp.identity.services import resolve as resolve_identity
 from idp.oidc import tokens
 from idp.oidc.adapters import AuthCode, OAuthClient, Principal, RefreshTokenCredential
 from idp.oidc.keys import get_keyring
@@ -195,10 +195,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass  # taken from the store at redemption (single use)
 
     def authenticate_user(self, authorization_code: AuthCode):
-        identity = db.session.get(Identity, uuid.UUID(authorization_code.identity_id))
+        identity = resolve_identity(authorization_code.identity_id)
         if identity is None or identity.status != IdentityStatus.ACTIVE:
             return None
-        return authorization_code.principal()
+        code = authorization_code
+        if str(identity.id) != code.identity_id:
+            # Merged since the code was issued: the tokens are the survivor's.
+            return principal_for(identity.id, self.request.client, sid=code.sid,
+                                 auth_time=code.auth_time, acr=code.acr, amr=code.amr)
+        return code.principal()
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -217,15 +222,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if not tokens.usable(row, now=now):
             return None
-        identity = db.session.get(Identity, row.identity_id)
+        # Follows a merge to the survivor (the merge also moves the token rows).
+        identity = resolve_identity(row.identity_id)
         if identity is None or identity.status != IdentityStatus.ACTIVE:
             return None
         return RefreshTokenCredential(row)
 
     def authenticate_user(self, credential: RefreshTokenCredential):
         row = credential.row
+        identity = resolve_identity(row.identity_id)
         return principal_for(
-            row.identity_id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=row.amr
+            identity.id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=row.amr
         )
 
     def revoke_old_credential(self, credential: RefreshTokenCredential):

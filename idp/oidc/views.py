@@ -31,6 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from idp.clients import services as client_services
 from idp.extensions import csrf, db
 from idp.identity.models import Identity, IdentityStatus
+from idp.identity.services import resolve as resolve_identity
 from idp.oidc import consent as consents
 from idp.oidc import logout, pending, tokens
 from idp.oidc.claims import userinfo_claims
@@ -428,7 +429,8 @@ def userinfo():
     if client is None or not claims.get("sub"):
         return _bearer_error("invalid_token", 401)
     identity_id = identity_id_for_subject(claims["sub"], client.model)
-    identity = db.session.get(Identity, identity_id) if identity_id else None
+    # A merged identity's tokens answer with the survivor (the token's sub is kept).
+    identity = resolve_identity(identity_id) if identity_id else None
     if identity is None or identity.status != IdentityStatus.ACTIVE:
         return _bearer_error("invalid_token", 401)
     resp = jsonify(userinfo_claims(identity, claims["sub"], claims.get("scope", "").split()))

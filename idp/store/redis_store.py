@@ -72,7 +72,8 @@ class RedisStore:
 
     def ttl(self, key):
         value = self._call(self.client.ttl, self._k(key))
-        return None if value is None or value < 0 else int(value)
+        # Redis rounds to the nearest second: a live key under half a second away says 0.
+        return None if value is None or value < 0 else max(1, int(value))
 
     def delete(self, key):
         self._call(self.client.delete, self._k(key))

@@ -109,3 +109,78 @@ def exchange(client, client_id, secret, code, verifier, **extra):
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
     data.update(extra)
     return client.post("/oauth2/token", data=data, headers=basic(client_id, secret))
+
+
+# --- additions for the protocol test suites ------------------------------------------------
+
+TOKEN_URL = "/oauth2/token"
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def token_post(client, data, *, client_id=None, secret=None, headers=None, **kwargs):
+    """POST to the token endpoint; client_secret_basic when client_id and secret are given."""
+    all_headers = dict(headers or {})
+    if client_id is not None and secret is not None:
+        all_headers.update(basic(client_id, secret))
+    return client.post(TOKEN_URL, data=data, headers=all_headers, **kwargs)
+
+
+def refresh(client, client_id, secret, refresh_token, **extra):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    data.update(extra)
+    return token_post(client, data, client_id=client_id, secret=secret)
+
+
+def introspect(client, client_id, secret, token, **extra):
+    headers = basic(client_id, secret) if secret is not None else {}
+    return client.post("/oauth2/introspect", data={"token": token, **extra}, headers=headers)
+
+
+def revoke(client, client_id, secret, token, **extra):
+    headers = basic(client_id, secret) if secret is not None else {}
+    return client.post("/oauth2/revoke", data={"token": token, **extra}, headers=headers)
+
+
+def server_jwks(client):
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set(client.get("/oauth2/jwks").get_json())
+
+
+def decode_jwt(client, token, algorithms=("RS256",)):
+    """Verify a token signed by the provider against its published JWKS."""
+    from joserfc import jwt
+
+    return jwt.decode(token, server_jwks(client), algorithms=list(algorithms))
+
+
+def copy_cookies(source, target):
+    """Give target (another app's test client) the browser cookies of source."""
+    for cookie in list(source._cookies.values()):
+        target.set_cookie(cookie.key, cookie.value, domain=cookie.domain, path=cookie.path)
+
+
+def login_form_from(resp) -> str:
+    """The login URL an authorization request redirected to (a local path)."""
+    location = resp.headers["Location"]
+    parts = urlsplit(location)
+    assert parts.path == "/login", location
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def log_in_at(client, login_url, login="001099012345", password=PASSWORD):
+    """Submit the login form at login_url (it carries next=); returns the redirect response."""
+    resp = submit(client, login_url, {"login": login, "password": password})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return resp
+
+
+def code_flow_tokens(client, client_id, secret, *, scope="openid profile", **extra):
+    """A code flow for a logged-in browser; returns the token response body."""
+    code, verifier, _ = get_code(client, client_id, scope=scope, **extra)
+    resp = exchange(client, client_id, secret, code, verifier)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()

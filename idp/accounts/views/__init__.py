@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("accounts", __name__)
 
-from idp.accounts.views import account, login, register, security  # noqa: E402,F401  (routes)
+from idp.accounts.views import account, console, login, recovery, register, security  # noqa: E402,F401  (routes)

@@ -1,4 +1,4 @@
-"""The citizen's account console: the overview page."""
+"""The citizen's account console: the home page with its menu (the pages are in console.py)."""
 
 from __future__ import annotations
 
@@ -20,4 +20,5 @@ def account():
         sso=g.sso,
         logout_form=LogoutForm(),
         has_totp=factors.has_totp(identity.id),
+        two_factor_session="mfa" in (g.sso.amr or []),
     )

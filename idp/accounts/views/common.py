@@ -57,12 +57,23 @@ def current_identity():
     return identity
 
 
+def _return_path() -> str | None:
+    """Where to come back after logging in: this page, or for a form post the page it was on
+    (a GET of a POST-only address would answer 405)."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    parts = urlsplit(request.referrer or "")
+    if parts.netloc != request.host:
+        return None
+    return safe_next(parts.path + ("?" + parts.query if parts.query else ""))
+
+
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         identity = current_identity()
         if identity is None:
-            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("accounts.login", next=_return_path()))
         g.identity = identity
         g.no_store = True
         return view(*args, **kwargs)
@@ -77,7 +88,7 @@ def recent_login_required(view):
     @login_required
     def wrapper(*args, **kwargs):
         if not sessions.is_recent(g.sso, now=int(time.time()), max_age=current_app.config["REAUTH_MAX_AGE"]):
-            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?"), reauth=1))
+            return redirect(url_for("accounts.login", next=_return_path(), reauth=1))
         return view(*args, **kwargs)
 
     return wrapper

@@ -57,7 +57,8 @@ def login():
         except DomainError as exc:
             form.form_errors.append(exc.message)
             _record_failure(form.login.data)
-            return render_template("accounts/login.html", form=form, next=next_url, reauth=reauth), exc.status
+            return (render_template("accounts/login.html", form=form, next=next_url, reauth=reauth), exc.status,
+                    _retry_after(exc))
         if factors.has_totp(identity.id):
             # Password proven; the session starts only after the second factor.
             session["mfa"] = {"identity_id": str(identity.id), "at": int(time.time()), "next": next_url}
@@ -70,6 +71,12 @@ def login():
         return response
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/login.html", form=form, next=next_url, reauth=reauth), status
+
+
+def _retry_after(exc: DomainError) -> dict:
+    """A throttled answer says when to come back (RFC 9110 Retry-After, seconds)."""
+    retry = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(int(retry))} if retry else {}
 
 
 def _record_failure(login_value: str) -> None:
@@ -101,7 +108,7 @@ def second_factor():
                                                   config=current_app.config, now=utcnow())
         except DomainError as exc:
             form.code.errors = [exc.message]
-            return render_template("accounts/second_factor.html", form=form), exc.status
+            return render_template("accounts/second_factor.html", form=form), exc.status, _retry_after(exc)
         if proven:
             session.pop("mfa", None)
             amr = ["pwd", proven, "mfa"]

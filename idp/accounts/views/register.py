@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts import services
+from idp.accounts import recovery, services
 from idp.accounts.forms import RegisterForm
 from idp.accounts.views import bp
 from idp.accounts.views.common import form_errors
@@ -22,7 +23,7 @@ def register():
             services.throttle.count_registration(
                 get_store(), address=request.remote_addr or "unknown", config=current_app.config
             )
-            services.register_citizen(
+            identity = services.register_citizen(
                 personal_number=form.personal_number.data,
                 full_name=form.full_name.data,
                 birth_date=form.birth_date.data,
@@ -40,6 +41,9 @@ def register():
             form.form_errors.append(exc.message)
             return render_template("accounts/register.html", form=form), exc.status
         flash(_l("Your account has been created. You can now log in."), "success")
+        # Prove the e-mail address (if any) before it is used for recovery or alerts.
+        recovery.start_email_verification(get_store(), identity, config=current_app.config,
+                                          now=utcnow(), lang=str(get_locale()))
         return redirect(url_for("accounts.login"))
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/register.html", form=form), status

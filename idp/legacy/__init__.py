@@ -1,0 +1,1 @@
+"""Legacy systems and their accounts: import, old-password verification, linking, report."""
