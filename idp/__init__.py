@@ -35,6 +35,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     # Every table must be known to the metadata (migrations compare against it).
     import idp.accounts.models
+    import idp.admin.models
     import idp.audit.models
     import idp.clients.models
     import idp.federation.models
@@ -74,6 +75,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.register_blueprint(federation_views.bp)
     federation.init_app(app)
+
+    from idp import admin
+
+    admin.init_app(app)
 
     from idp.errors import register_error_handlers
 

@@ -198,6 +198,10 @@ def init_app(app) -> None:
 
     clients_cli.init_app(app)
 
+    from idp.accounts import cli as accounts_cli
+
+    accounts_cli.init_app(app)
+
     from idp.legacy import cli as legacy_cli
 
     legacy_cli.init_app(app)

@@ -112,6 +112,7 @@ def load_config(instance_path: str, overrides: dict | None = None, environ=None)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     config.setdefault("SESSION_COOKIE_NAME", "__Host-idp_flask" if https else "idp_flask")
     config.setdefault("BABEL_DEFAULT_LOCALE", config["LANGUAGES"][0])
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", config.get("TIMEZONE", "Asia/Ho_Chi_Minh"))
     config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations"))
     return config
 

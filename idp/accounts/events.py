@@ -7,12 +7,29 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from sqlalchemy import delete, select
 
+from idp import audit
 from idp.accounts.models import AccountEvent
 from idp.extensions import db
 
 _signals = Namespace()
 # Sent after a security event is recorded, so notifications (e-mail) can follow it.
 security_event = _signals.signal("account-security-event")
+
+# The tamper-evident audit log gets these events too (the person's history is trimmed sooner).
+AUDIT_ACTIONS = {
+    "login": "login.succeeded",
+    "step_up": "login.succeeded",
+    "login_failed": "login.failed",
+    "second_factor_failed": "login.failed",
+    "logout": "logout",
+    "password_changed": "password.changed",
+    "password_reset": "password.reset",
+    "totp_enabled": "factor.totp_enabled",
+    "totp_removed": "factor.totp_removed",
+    "recovery_codes_regenerated": "factor.recovery_codes_generated",
+    "email_verified": "contact.changed",
+    "phone_verified": "contact.changed",
+}
 
 # Events that the person is told about by e-mail when they have a verified address.
 NOTIFIED = {"password_changed", "password_reset", "totp_enabled", "totp_removed",
@@ -31,6 +48,11 @@ def record(identity_id, event: str, *, now: datetime, client_id=None, address=No
         detail=detail,
     )
     db.session.add(row)
+    action = AUDIT_ACTIONS.get(event)
+    if action is not None:
+        audit.record(action, actor=str(identity_id), target_type="identity", target_id=str(identity_id),
+                     address=address, details={"event": event, "client_id": client_id, **(detail or {})},
+                     now=now)
     if commit:
         db.session.commit()
     security_event.send(None, identity_id=identity_id, event=event, row=row)

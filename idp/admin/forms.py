@@ -16,6 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -61,7 +62,7 @@ EVIDENCE_LABELS = {
 class VerificationForm(FlaskForm):
     evidence_type = SelectField(
         _l("Document shown in person"),
-        choices=[(key, EVIDENCE_LABELS[key]) for key in EVIDENCE_TYPES],
+        choices=[SelectChoice(key, EVIDENCE_LABELS[key]) for key in EVIDENCE_TYPES],
         validators=[InputRequired(_l("Choose the document shown."))],
     )
     document_number = StringField(
@@ -104,8 +105,8 @@ class MergeForm(FlaskForm):
 class LegacyDecisionForm(FlaskForm):
     decision = SelectField(
         _l("Decision"),
-        choices=[("link", _l("Link this old account to the identity")),
-                 ("reject", _l("Reject: it is not this person's account"))],
+        choices=[SelectChoice("link", _l("Link this old account to the identity")),
+                 SelectChoice("reject", _l("Reject: it is not this person's account"))],
         validators=[InputRequired(_l("Choose to link or to reject."))],
     )
     reason = _reason_field()
@@ -135,13 +136,12 @@ def _lines(text: str | None) -> list[str]:
 class ClientForm(FlaskForm):
     name = StringField(_l("Name of the system"), validators=[InputRequired(_l("Enter the name.")), Length(max=200)])
     agency = StringField(_l("Agency"), validators=[InputRequired(_l("Enter the agency.")), Length(max=200)])
-    client_type = SelectField(_l("Client type"), choices=[("confidential", _l("Confidential (a server)")),
-                                                          ("public", _l("Public (an app, no secret)"))])
+    client_type = SelectField(_l("Client type"), choices=[SelectChoice("confidential", _l("Confidential (a server)")),
+                                                          SelectChoice("public", _l("Public (an app, no secret)"))])
     auth_method = SelectField(
         _l("Client authentication"),
-        choices=[("", _l("Default for the type")), ("client_secret_basic", "client_secret_basic"),
-                 ("client_secret_post", "client_secret_post"), ("private_key_jwt", "private_key_jwt"),
-                 ("none", "none")],
+        choices=[SelectChoice("", _l("Default for the type"))]
+        + [SelectChoice(m, m) for m in ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")],
         validators=[Optional()],
     )
     redirect_uris = TextAreaField(_l("Redirect URIs (one per line)"), validators=[Length(max=5000)],
@@ -149,17 +149,17 @@ class ClientForm(FlaskForm):
     post_logout_redirect_uris = TextAreaField(_l("Post-logout redirect URIs (one per line)"),
                                               validators=[Length(max=5000)], render_kw={"rows": 2})
     backchannel_logout_uri = StringField(_l("Back-channel logout URI"), validators=[Optional(), Length(max=500)])
-    grant_types = MultiCheckboxField(_l("Grant types"), choices=[(g, g) for g in client_services.GRANT_TYPES])
-    scopes = MultiCheckboxField(_l("Scopes"), choices=[(s, s) for s in client_services.SCOPES])
+    grant_types = MultiCheckboxField(_l("Grant types"), choices=[SelectChoice(g, g) for g in client_services.GRANT_TYPES])
+    scopes = MultiCheckboxField(_l("Scopes"), choices=[SelectChoice(s, s) for s in client_services.SCOPES])
     require_pkce = BooleanField(_l("Require PKCE (S256)"), default=True)
-    subject_type = SelectField(_l("Subject identifiers"), choices=[("public", _l("Public")),
-                                                                  ("pairwise", _l("Pairwise"))])
+    subject_type = SelectField(_l("Subject identifiers"), choices=[SelectChoice("public", _l("Public")),
+                                                                  SelectChoice("pairwise", _l("Pairwise"))])
     sector_identifier = StringField(_l("Sector (host) for pairwise subjects"), validators=[Optional(), Length(max=255)])
     min_acr = SelectField(_l("Minimum level of assurance"),
-                          choices=[("", _l("None"))] + [(a, a) for a in client_services.ACR_VALUES],
+                          choices=[SelectChoice("", _l("None"))] + [SelectChoice(a, a) for a in client_services.ACR_VALUES],
                           validators=[Optional()])
     id_token_signed_response_alg = SelectField(_l("ID token algorithm"),
-                                               choices=[(a, a) for a in client_services.ID_TOKEN_ALGS])
+                                               choices=[SelectChoice(a, a) for a in client_services.ID_TOKEN_ALGS])
     first_party = BooleanField(_l("First party (no consent page)"))
     jwks_uri = StringField(_l("JWKS URI (private_key_jwt)"), validators=[Optional(), Length(max=500)])
     jwks = TextAreaField(_l("JWKS (JSON, private_key_jwt)"), validators=[Optional(), Length(max=20000)],

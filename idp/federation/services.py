@@ -354,7 +354,10 @@ def resolve_login(provider: UpstreamProvider, person: mapping.UpstreamPerson, as
     if link_for is not None:
         return _link_for(provider, person, assurance, link, link_for, verified=verified, now=now, address=address)
     if link is not None:
-        identity = _ensure_active(identity_services.get_identity(link.identity_id))
+        # An identity merged by an officer logs in as the one it was merged into.
+        identity = _ensure_active(identity_services.resolve(link.identity_id))
+        if identity.id != link.identity_id:
+            link.identity_id = identity.id
         link.last_login_at = now
         news = False
         if verified:

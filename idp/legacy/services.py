@@ -208,7 +208,8 @@ def link(
     - claimed / auto_linked: linked to identity_id. Refused (Conflict) when the account is
       already linked to another identity, unless force (an officer's decision).
     - conflict: identity_id is the candidate an officer should look at; reason says why.
-    - rejected: an officer decided the account is not identity_id's (kept as candidate).
+    - rejected: an officer decided the account is not identity_id's (kept as candidate);
+      reason, if given, replaces the conflict reason.
     - unlinked: back to the queue.
     by: "auto", "claim", or the acting officer's id, as the caller records it.
     """
@@ -229,9 +230,16 @@ def link(
     else:
         account.identity_id = None
         account.candidate_identity_id = identity_id
-        account.conflict_reason = reason if state == LinkState.CONFLICT else None
-        account.linked_by = by if state == LinkState.REJECTED else None
-        account.linked_at = now if state == LinkState.REJECTED else None
+        if state == LinkState.CONFLICT:
+            account.conflict_reason = reason
+        elif state == LinkState.REJECTED:
+            # The officer's reason, else the conflict that led to the decision.
+            account.conflict_reason = reason or account.conflict_reason
+        else:
+            account.conflict_reason = None
+        decided = state == LinkState.REJECTED
+        account.linked_by = by if decided else None
+        account.linked_at = now if decided else None
     account.link_state = state
     account.updated_at = now
     db.session.flush()
@@ -242,6 +250,38 @@ def _uuid(value):
     if value is None or isinstance(value, uuid.UUID):
         return value
     return uuid.UUID(str(value))
+
+
+MAX_PER_PAGE = 100
+
+
+def conflict_queue(*, page: int = 1, per_page: int = 25) -> tuple[list[LegacyAccount], int]:
+    """Accounts waiting for an officer (state conflict), oldest first; (page, total)."""
+    page, per_page = max(1, int(page)), max(1, min(int(per_page), MAX_PER_PAGE))
+    waiting = LegacyAccount.link_state == LinkState.CONFLICT.value
+    total = db.session.scalar(select(func.count()).select_from(LegacyAccount).where(waiting))
+    rows = db.session.scalars(
+        select(LegacyAccount)
+        .where(waiting)
+        .order_by(LegacyAccount.updated_at, LegacyAccount.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def pending_conflicts_for(identity_id) -> list[LegacyAccount]:
+    """Conflicts whose candidate is this identity (for its page in the console)."""
+    return list(
+        db.session.scalars(
+            select(LegacyAccount)
+            .where(
+                LegacyAccount.candidate_identity_id == _uuid(identity_id),
+                LegacyAccount.link_state == LinkState.CONFLICT.value,
+            )
+            .order_by(LegacyAccount.id)
+        )
+    )
 
 
 def linked_accounts(identity_id, *, client_id: str | None = None) -> list[dict]:

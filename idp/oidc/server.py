@@ -33,6 +33,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp import audit
 from idp.clients import services as client_services
 from idp.clients.models import Client
 from idp.extensions import db
@@ -218,6 +219,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if row.rotated_at is not None and row.revoked_at is None:
             # A rotated token came back: someone holds a stolen copy. End the family.
             tokens.revoke_family(row.family_id, now=now, reason="refresh_token_reuse")
+            audit.record("token.reuse_detected", actor=f"client:{row.client_id}", target_type="identity",
+                         target_id=str(row.identity_id), details={"kind": "refresh_token", "family": row.family_id})
             db.session.commit()
             return None
         if not tokens.usable(row, now=now):
@@ -323,6 +326,8 @@ def _revoke_after_code_reuse(store, code: str) -> None:
     now = utcnow()
     if used.get("family"):
         tokens.revoke_family(used["family"], now=now, reason="code_reuse")
+        audit.record("token.reuse_detected", actor=f"client:{used['client_id']}", target_type="client",
+                     target_id=used["client_id"], details={"kind": "authorization_code", "family": used["family"]})
         db.session.commit()
     if used.get("jti"):
         tokens.deny_access_token(store, used["jti"], ttl=int(used["exp"] - time.time()))
@@ -400,6 +405,8 @@ class IdpRevocation(RevocationEndpoint):
         now = utcnow()
         if token.get("token_type") == "refresh_token":
             tokens.revoke_family(token["_family"], now=now, reason="revoked_by_client")
+            audit.record("token.revoked", actor=f"client:{token['client_id']}", target_type="client",
+                         target_id=token["client_id"], details={"kind": "refresh_token", "family": token["_family"]})
             db.session.commit()
         elif token.get("jti"):
             tokens.deny_access_token(get_store(), token["jti"], ttl=int(token["exp"] - time.time()))

@@ -28,6 +28,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from idp import audit
+from idp.accounts import events
 from idp.clients import services as client_services
 from idp.extensions import csrf, db
 from idp.identity.models import Identity, IdentityStatus
@@ -219,6 +221,10 @@ def _issue_code(params: dict, principal, req_id: str | None):
     server = get_server()
     grant = server.get_consent_grant(request=params, end_user=principal)
     response = server.create_authorization_response(request=params, grant_user=principal, grant=grant)
+    if response.status_code == 302 and "code=" in response.headers.get("Location", ""):
+        # The person's activity page shows which systems they logged in to.
+        events.record(uuid.UUID(principal.identity_id), "authorized", now=utcnow(), client_id=grant.client.client_id,
+                      address=request.remote_addr, user_agent=request.user_agent.string, commit=False)
     db.session.commit()
     if req_id:
         pending.drop(req_id)
@@ -292,8 +298,10 @@ def consent():
         pending.drop(req_id)
         return _error_redirect(params["redirect_uri"], params, "access_denied", "The person declined.")
     grant = get_server().get_consent_grant(request=params, end_user=principal)
-    consents.record(identity.id, client.client_id, grant.request.scope.split(),
-                    notice_version=current_app.config["CONSENT_NOTICE_VERSION"], now=utcnow())
+    granted = consents.record(identity.id, client.client_id, grant.request.scope.split(),
+                              notice_version=current_app.config["CONSENT_NOTICE_VERSION"], now=utcnow())
+    audit.record("consent.granted", actor=str(identity.id), target_type="client", target_id=client.client_id,
+                 address=request.remote_addr, details={"scopes": granted.scopes, "notice_version": granted.notice_version})
     db.session.commit()
     return _issue_code(params, principal, req_id)
 
@@ -487,6 +495,8 @@ def withdraw_consent(client_id: str):
     # Withdrawal ends what the system holds: its refresh tokens, and its sessions by back-channel.
     tokens.revoke_where(now=now, reason="consent_withdrawn", identity_id=identity.id, client_id=client_id)
     queued = logout.queue_identity_logout(model, identity.id, now=now)
+    audit.record("consent.withdrawn", actor=str(identity.id), target_type="client", target_id=client_id,
+                 address=request.remote_addr)
     db.session.commit()
     if queued:
         logout.kick()

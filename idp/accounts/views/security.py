@@ -6,7 +6,7 @@ import segno
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts import events, factors
+from idp.accounts import events, factors, services
 from idp.accounts.forms import ConfirmForm, TotpConfirmForm
 from idp.accounts.views import bp
 from idp.accounts.views.common import client_address, recent_login_required, safe_next
@@ -69,6 +69,10 @@ def regenerate_recovery_codes():
 def totp_remove():
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("accounts.account"))
+    if services.roles_of(g.identity.id):
+        # Officers and administrators always keep two factors; a reset goes through an officer.
+        flash(_l("Officers and administrators must keep an authenticator app. Ask a superadmin to reset it."), "error")
+        return redirect(url_for("accounts.security"))
     factors.remove_totp(g.identity.id)
     _record("totp_removed")
     flash(_l("The authenticator app was removed. Your account is now protected by your password only."), "info")
