@@ -37,6 +37,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     import idp.accounts.models
     import idp.admin.models
     import idp.audit.models
+    import idp.business.models
     import idp.clients.models
     import idp.federation.models
     import idp.identity.models
@@ -79,6 +80,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from idp import admin
 
     admin.init_app(app)
+
+    from idp.business import views as business_views
+    from idp.oidc import acting
+
+    app.register_blueprint(business_views.bp)
+    acting.init_app(app)  # a representation that ends revokes its tokens and logs out its RPs
 
     from idp.errors import register_error_handlers
 

@@ -213,3 +213,7 @@ def init_app(app) -> None:
     from idp.federation import cli as federation_cli
 
     federation_cli.init_app(app)
+
+    from idp.business import cli as business_cli
+
+    business_cli.init_app(app)

@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, func, literal_column, select, true, update
+from sqlalchemy import delete, exists, func, literal_column, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from idp import audit
 from idp.accounts import factors
 from idp.accounts import sessions as sso
 from idp.accounts.models import (
-    KnownDevice,
     PasswordCredential,
     RecoveryCode,
-    RoleGrant,
     TotpCredential,
 )
 from idp.admin.models import EVIDENCE_TYPES, IdentityMerge, IdentityVerification
+from idp.business import representation as business_representation
 from idp.clients.models import Client
 from idp.crypto import SecretBox
 from idp.errors import Conflict, ValidationError
@@ -101,7 +101,11 @@ def search_identities(query: str, *, page: int = 1, per_page: int = 25) -> Searc
         return SearchResult("", [], 0, False)
     numbers = _number_candidates(text)
     if "@" in text:
-        return _exact("email", Identity.email == text.lower(), page, per_page)
+        try:
+            address = validators.email(text)
+        except ValidationError:
+            address = text.lower()
+        return _exact("email", Identity.email == address, page, per_page)
     if numbers or text.startswith("+"):
         # Digits: an identifier value, or a phone number written without its +84.
         phone = _phone(text)
@@ -139,6 +143,8 @@ def _by_name(key: str, page: int, per_page: int) -> SearchResult:
         upper = key[:-1] + chr(ord(key[-1]) + 1)
         condition = (Identity.name_search >= key) & (Identity.name_search < upper)
         order = [Identity.name_search, Identity.id]
+    # Pages go as far as the count does (OFFSET is not free): beyond, a longer prefix helps.
+    page = min(page, max(1, -(-COUNT_CAP // per_page)))
     limited = select(Identity.id).where(condition).limit(COUNT_CAP + 1).subquery()
     total = db.session.scalar(select(func.count()).select_from(limited))
     items = db.session.scalars(_paged(select(Identity).where(condition).order_by(*order), page, per_page)).all()
@@ -276,7 +282,7 @@ def record_verification(identity_id, *, officer_id, evidence_type: str, document
     identity.assurance_level = 2
     identity.updated_at = now
     db.session.flush()
-    _record("admin.identity.updated", officer_id=officer_id, identity_id=identity.id,
+    _record("admin.identity.verified", officer_id=officer_id, identity_id=identity.id,
             address=address, now=now, fields=["assurance_level"], change="in_person_verification",
             level_before=previous, level=2, evidence_type=evidence_type, verification=row.id,
             reason=reason)
@@ -341,7 +347,7 @@ def correct_personal_number(identity_id, new_number: str, *, officer_id, reason:
     db.session.add(new)
     identity.updated_at = now
     db.session.flush()
-    _record("admin.identity.updated", officer_id=officer_id, identity_id=identity.id,
+    _record("admin.identifier.corrected", officer_id=officer_id, identity_id=identity.id,
             address=address, now=now, fields=["personal_number"], change="correction",
             reason=reason)
     db.session.commit()
@@ -354,10 +360,9 @@ def correct_personal_number(identity_id, new_number: str, *, officer_id, reason:
 _KEEP_WITH_TOMBSTONE = {("identifiers", "identity_id"), ("identity_merges", "survivor_id"),
                         ("identity_merges", "merged_id"), ("identity_merges", "officer_id"),
                         ("identities", "id")}
-# Handled one by one before the sweep (primary keys that include the identity).
+# Handled one by one before the sweep: secrets bound to the identity, or a choice to record.
 _EXPLICIT = {("password_credentials", "identity_id"), ("totp_credentials", "identity_id"),
-             ("recovery_codes", "identity_id"), ("role_grants", "identity_id"),
-             ("known_devices", "identity_id")}
+             ("recovery_codes", "identity_id")}
 
 
 def _identity_references() -> list[tuple]:
@@ -432,8 +437,7 @@ def merge_identities(survivor_id, merged_id, *, officer_id, reason: str, config,
     moved, kept = snapshot["moved"], snapshot["kept"]
     s_id, m_id = survivor.id, merged.id
 
-    # Credentials and grants whose primary key holds the identity (Core statements: the ORM
-    # would rekey objects in its identity map).
+    # Credentials (Core statements: the ORM would rekey objects in its identity map).
     pwd = PasswordCredential.__table__
     has_own = db.session.scalar(select(pwd.c.identity_id).where(pwd.c.identity_id == s_id))
     if has_own is None and db.session.scalar(select(pwd.c.identity_id).where(pwd.c.identity_id == m_id)):
@@ -445,18 +449,6 @@ def merge_identities(survivor_id, merged_id, *, officer_id, reason: str, config,
     kept["totp"] = _merge_totp(s_id, m_id, config)
     codes = RecoveryCode.__table__
     db.session.execute(delete(codes).where(codes.c.identity_id == m_id))
-    grants = RoleGrant.__table__
-    held = set(db.session.scalars(select(grants.c.role).where(grants.c.identity_id == s_id)))
-    moved["role_grants"] = db.session.execute(
-        update(grants).where(grants.c.identity_id == m_id, grants.c.role.not_in(held) if held else true())
-        .values(identity_id=s_id)).rowcount
-    db.session.execute(delete(grants).where(grants.c.identity_id == m_id))
-    devices, other = KnownDevice.__table__, KnownDevice.__table__.alias("other")
-    db.session.execute(delete(devices).where(
-        devices.c.identity_id == m_id,
-        exists().where(other.c.identity_id == s_id, other.c.device_digest == devices.c.device_digest)))
-    moved["known_devices"] = db.session.execute(
-        update(devices).where(devices.c.identity_id == m_id).values(identity_id=s_id)).rowcount
 
     # Contacts are unique: the survivor takes those it lacks, the tombstone keeps none.
     for contact in ("phone", "email"):
@@ -488,10 +480,21 @@ def merge_identities(survivor_id, merged_id, *, officer_id, reason: str, config,
         key = (table.name, column.name)
         if key in _KEEP_WITH_TOMBSTONE or key in _EXPLICIT:
             continue
+        if column.primary_key:
+            # The survivor's row wins where both have one (a role, a known device, ...).
+            dropped = _drop_overlap(table, column, s_id, m_id)
+            if dropped:
+                kept[f"{table.name}.{column.name}"] = "survivor"
         stmt = update(table).where(column == m_id).values({column.name: s_id})
         if key == ("identities", "merged_into_id"):
             stmt = stmt.where(table.c.id != m_id)
-        count = db.session.execute(stmt).rowcount
+        try:
+            count = db.session.execute(stmt).rowcount
+        except IntegrityError:
+            db.session.rollback()
+            raise Conflict(_l("Both identities hold records of the same kind that cannot be "
+                              "combined (%(what)s); end one of them, then merge.", what=table.name),
+                           field="identity") from None
         if count:
             moved[f"{table.name}.{column.name}"] = count
 
@@ -513,6 +516,14 @@ def merge_identities(survivor_id, merged_id, *, officer_id, reason: str, config,
             merge=record.id, reason=reason)
     db.session.commit()
     return record
+
+
+def _drop_overlap(table, column, s_id, m_id) -> int:
+    """Delete the duplicate's rows whose primary key would collide once moved."""
+    others = [c for c in table.primary_key.columns if c is not column]
+    theirs = table.alias("theirs")
+    match = [theirs.c[column.name] == s_id] + [theirs.c[c.name] == c for c in others]
+    return db.session.execute(delete(table).where(column == m_id, exists().where(*match))).rowcount
 
 
 def _merge_totp(s_id, m_id, config) -> str:
@@ -564,6 +575,18 @@ def upstream_evidence(identity_id) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+def representations(identity: Identity, *, now: datetime) -> list[dict]:
+    """The businesses a citizen represents, or the people who represent a business (open
+    representations, from idp.business)."""
+    if identity.kind == IdentityKind.BUSINESS:
+        rows, other = business_representation.open_of_business(identity.id), "representative"
+    else:
+        rows, other = business_representation.open_of_person(identity.id), "business"
+    return [{"other": getattr(r, other), "role": str(r.role), "valid_from": r.valid_from,
+             "valid_to": r.valid_to, "client_ids": r.client_ids, "scopes": r.scopes,
+             "current": business_representation.is_current(r, now=now)} for r in rows]
+
+
 def factor_summary(identity_id) -> dict:
     """Which factors exist (never a secret or a hash)."""
     ident = _uuid(identity_id)
@@ -578,27 +601,6 @@ def factor_summary(identity_id) -> dict:
 
 
 # --- legacy conflicts ------------------------------------------------------------------------
-
-
-def conflict_queue(*, page: int = 1, per_page: int = 25) -> tuple[list[LegacyAccount], int]:
-    """Legacy accounts waiting for an officer (state conflict), oldest first.
-
-    Not in idp.legacy.services yet (asked of its owner); read here meanwhile.
-    """
-    page, per_page = max(1, int(page)), max(1, min(int(per_page), MAX_PER_PAGE))
-    condition = LegacyAccount.link_state == LinkState.CONFLICT
-    total = db.session.scalar(select(func.count()).select_from(LegacyAccount).where(condition))
-    rows = db.session.scalars(_paged(
-        select(LegacyAccount).where(condition).order_by(LegacyAccount.updated_at, LegacyAccount.id),
-        page, per_page)).all()
-    return list(rows), total
-
-
-def pending_conflicts_for(identity_id) -> list[LegacyAccount]:
-    return list(db.session.scalars(
-        select(LegacyAccount).where(LegacyAccount.candidate_identity_id == _uuid(identity_id),
-                                    LegacyAccount.link_state == LinkState.CONFLICT)
-    ))
 
 
 def legacy_differences(account: LegacyAccount, identity: Identity | None) -> list[dict]:
@@ -656,8 +658,7 @@ def decide_conflict(account_id: int, decision: str, *, officer_id, reason: str,
     elif decision == "reject":
         legacy_services.link(account, candidate.id, by=str(officer_id), now=now,
                              state=LinkState.REJECTED.value, reason=reason)
-        # No "legacy.rejected" action in the catalogue yet: recorded as an unlink decision.
-        action = "legacy.unlinked"
+        action = "legacy.rejected"
     else:
         raise ValidationError(_l("Choose to link or to reject."), field="decision")
     audit.record(action, actor=_uuid(officer_id), target_type="identity", target_id=candidate.id,

@@ -38,6 +38,8 @@ ACTIONS: dict[str, str] = {
     # Administration.
     "admin.identity.created": "an officer created an identity",
     "admin.identity.updated": "an officer changed an identity's data",
+    "admin.identity.verified": "an officer recorded an in-person verification (level 2)",
+    "admin.identifier.corrected": "an officer corrected a national identifier (history kept)",
     "admin.identity.locked": "an officer locked an identity",
     "admin.identity.unlocked": "an officer unlocked an identity",
     "admin.identity.merged": "an officer merged two identities",
@@ -49,9 +51,20 @@ ACTIONS: dict[str, str] = {
     "legacy.imported": "legacy accounts were imported",
     "legacy.linked": "a legacy account was linked to an identity",
     "legacy.unlinked": "a legacy account link was removed",
+    "legacy.rejected": "an officer rejected a legacy account's candidate identity",
     # Upstream identity providers.
     "federation.linked": "an upstream identity was linked to an identity",
     "federation.unlinked": "an upstream identity link was removed",
+    # Businesses and their representatives.
+    "business.created": "a business identity was registered (officer, import or approved request)",
+    "business.imported": "businesses were imported from a registry extract",
+    "business.status_changed": "a business was suspended, dissolved or made active again",
+    "business.requested": "a legal representative asked to register their business",
+    "business.request.approved": "an officer approved a business registration request",
+    "business.request.rejected": "an officer refused a business registration request",
+    "business.representative.granted": "a person was made a representative of a business",
+    "business.representative.revoked": "a representation of a business was revoked",
+    "business.representative.expired": "a representation of a business ended at its validity end",
     # The audit log itself.
     "audit.redacted": "login history past its retention was redacted",
     "audit.exported": "audit entries were exported",

@@ -79,7 +79,7 @@ class LegacyAccount(db.Model):
     salt = db.Column(db.String(256))
     # Identifiers as given, canonical form; validated at import.
     personal_number = db.Column(db.String(12), index=True)
-    id_number = db.Column(db.String(9), index=True)  # old 9-digit CMND
+    id_number = db.Column(db.String(9))  # old 9-digit CMND
     tax_code = db.Column(db.String(14))
     full_name = db.Column(db.String(200))  # NFC
     birth_date = db.Column(db.Date)
@@ -109,6 +109,27 @@ class LegacyAccount(db.Model):
         db.UniqueConstraint("system_id", "legacy_user_id", name="uq_legacy_accounts_system_user"),
         db.Index("ix_legacy_accounts_system_username", "system_id", "username_key"),
         db.Index("ix_legacy_accounts_system_state", "system_id", "link_state"),
+        # Partial indexes: only the rows they serve pay for them at import and linking.
+        db.Index(
+            "ix_legacy_accounts_id_number",
+            "id_number",
+            sqlite_where=db.text("id_number IS NOT NULL"),
+            postgresql_where=db.text("id_number IS NOT NULL"),
+        ),
+        db.Index(
+            "ix_legacy_accounts_candidate",
+            "candidate_identity_id",
+            sqlite_where=db.text("candidate_identity_id IS NOT NULL"),
+            postgresql_where=db.text("candidate_identity_id IS NOT NULL"),
+        ),
+        # The officers' queue, oldest first.
+        db.Index(
+            "ix_legacy_accounts_conflicts",
+            "updated_at",
+            "id",
+            sqlite_where=db.text("link_state = 'conflict'"),
+            postgresql_where=db.text("link_state = 'conflict'"),
+        ),
         # Linked states, and only they, name an identity.
         db.CheckConstraint(
             "(link_state IN ('auto_linked', 'claimed')) = (identity_id IS NOT NULL)",

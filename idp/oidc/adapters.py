@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 
@@ -73,6 +73,11 @@ class Principal:
     auth_time: int
     acr: str
     amr: list[str] = field(default_factory=list)
+    # Acting for a business (idp.oidc.acting): then `sub` is the business's subject for this
+    # client, `act` names the person ({"sub": their sub}) and `business` holds its claims.
+    acting_for: str | None = None
+    act: dict | None = None
+    business: dict | None = None
 
     def get_user_id(self):
         return self.sub
@@ -94,13 +99,17 @@ class AuthCode(AuthorizationCodeMixin):
     nonce: str | None = None
     code_challenge: str | None = None
     code_challenge_method: str | None = None
+    # The business identity the person chose to act for (None: as themselves).
+    acting_for: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> AuthCode:
-        return cls(**json.loads(raw))
+        # Unknown keys are ignored, so a code written by a newer release still redeems here.
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
 
     def get_redirect_uri(self):
         return self.redirect_uri

@@ -29,3 +29,19 @@ def userinfo_claims(identity: Identity, sub: str, scopes: list[str]) -> dict:
         if primary is not None:
             claims.update(national_id=primary.value, national_id_type=primary.type.value)
     return {k: v for k, v in claims.items() if v is not None}
+
+
+def acting_userinfo_claims(business: dict, sub: str, person: Identity, person_sub: str,
+                           scopes: list[str]) -> dict:
+    """Userinfo of a token issued while a person acted for a business.
+
+    The business is the subject: `sub` is its subject identifier and `business_id`,
+    `business_name`, `representative_role` name it and the person's role; `national_id` (with
+    that scope) is its tax code. `act` (RFC 8693 §4.1) names the person who acted: their `sub`
+    for this client and, by scope, their own claims.
+    """
+    claims: dict = {"sub": sub, **business}
+    if "national_id" in scopes and business.get("business_id"):
+        claims.update(national_id=business["business_id"], national_id_type="tax_code")
+    claims["act"] = userinfo_claims(person, person_sub, scopes)
+    return {k: v for k, v in claims.items() if v is not None}

@@ -93,8 +93,9 @@ def on_session_ended(app, *, identity_id: str, sid: str, reason: str) -> None:
         _kick(app)
 
 
-def queue_identity_logout(client: Client, identity_id, *, now: datetime) -> bool:
-    """Tell one client that the person's sessions with it are over (consent withdrawn)."""
+def queue_identity_logout(client: Client, identity_id, *, now: datetime, sid: str | None = None) -> bool:
+    """Tell one client that the identity's sessions with it (or the one named by sid) are over
+    (consent withdrawn; for a business, a representation ended)."""
     if not client.backchannel_logout_uri:
         return False
     sub = issue_subject(identity_id, client, salt=current_app.config["PAIRWISE_SALT"])
@@ -102,7 +103,7 @@ def queue_identity_logout(client: Client, identity_id, *, now: datetime) -> bool
         LogoutDelivery(
             client_id=client.client_id,
             uri=client.backchannel_logout_uri,
-            logout_token=build_logout_token(client, sub=sub, sid=None),
+            logout_token=build_logout_token(client, sub=sub, sid=sid),
             created_at=now,
             attempts=0,
             next_attempt_at=now,

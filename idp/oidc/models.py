@@ -72,6 +72,8 @@ class RefreshToken(db.Model):
     rotated_at = db.Column(db.DateTime)  # replaced by a newer token of the family
     revoked_at = db.Column(db.DateTime)
     revoked_reason = db.Column(db.String(64))
+    # The business the person acted for when this grant was made (idp.business); NULL: none.
+    acting_for = db.Column(db.Uuid, db.ForeignKey("identities.id"))
 
 
 class LogoutDelivery(db.Model):

@@ -35,3 +35,17 @@ def load(req_id: str | None) -> dict | None:
 
 def drop(req_id: str) -> None:
     get_store().delete(_key(req_id))
+
+
+def update(req_id: str, **fields) -> bool:
+    """Add fields to a pending request (e.g. the business chosen), keeping its expiry."""
+    record = load(req_id)
+    if record is None:
+        return False
+    store = get_store()
+    ttl = store.ttl(_key(req_id))
+    if not ttl or ttl <= 0:
+        return False  # expired meanwhile
+    record.update(fields)
+    store.set(_key(req_id), json.dumps(record), ttl)
+    return True

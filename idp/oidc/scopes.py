@@ -18,6 +18,9 @@ SCOPE_CLAIMS = {
     "address": ["address"],
     "national_id": ["national_id", "national_id_type"],
     "offline_access": [],
+    # Acting for a business (docs/claims.md, "Business context"): released only when the person
+    # chose a business they represent; `sub` is then the business's.
+    "business": ["business_id", "business_name", "representative_role", "act"],
 }
 
 # What the consent page says each scope gives, in plain words.
@@ -29,6 +32,7 @@ SCOPE_DESCRIPTIONS = {
     "address": _l("Your address"),
     "national_id": _l("Your personal identification number (or your business's tax code)"),
     "offline_access": _l("Access while you are not using the system (until you withdraw it)"),
+    "business": _l("The business you choose to act for (its tax code and name) and your role in it"),
 }
 
 SUPPORTED_SCOPES = list(SCOPE_CLAIMS)

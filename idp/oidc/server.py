@@ -39,7 +39,7 @@ from idp.clients.models import Client
 from idp.extensions import db
 from idp.identity.models import IdentityStatus
 from idp.identity.services import resolve as resolve_identity
-from idp.oidc import tokens
+from idp.oidc import acting, tokens
 from idp.oidc.adapters import AuthCode, OAuthClient, Principal, RefreshTokenCredential
 from idp.oidc.keys import get_keyring
 from idp.oidc.logout import end_browser_session, note_client
@@ -70,9 +70,15 @@ def load_client(client_id: str | None) -> OAuthClient | None:
     return OAuthClient(model, current_app.config)
 
 
-def principal_for(identity_id, client: OAuthClient, *, sid, auth_time, acr, amr) -> Principal:
+def principal_for(identity_id, client: OAuthClient, *, sid, auth_time, acr, amr,
+                  acting_for=None, scopes=()) -> Principal | None:
+    """The person as this client sees them; acting for a business when acting_for names one
+    (None when they may no longer act for it here)."""
     sub = issue_subject(identity_id, client.model, salt=current_app.config["PAIRWISE_SALT"])
-    return Principal(str(identity_id), sub, sid, int(auth_time), acr, list(amr))
+    principal = Principal(str(identity_id), sub, sid, int(auth_time), acr, list(amr))
+    if acting_for:
+        return acting.act_for(principal, acting_for, client, scopes)
+    return principal
 
 
 class IdpServer(AuthorizationServer):
@@ -151,6 +157,7 @@ class IdpOpenIDCode(OpenIDCode):
         info = UserInfo(sub=user.sub)
         if user.sid:
             info["sid"] = user.sid
+        info.update(acting.token_claims(user))  # business claims and act, when acting
         return info
 
 
@@ -173,6 +180,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
+            acting_for=principal.acting_for,
         )
         get_store().set(code_key(code), item.to_json(), current_app.config["AUTH_CODE_TTL"])
 
@@ -200,10 +208,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if identity is None or identity.status != IdentityStatus.ACTIVE:
             return None
         code = authorization_code
-        if str(identity.id) != code.identity_id:
-            # Merged since the code was issued: the tokens are the survivor's.
+        if str(identity.id) != code.identity_id or code.acting_for:
+            # Merged since the code was issued: the tokens are the survivor's. Acting for a
+            # business: checked again (None, so invalid_grant, when no longer allowed).
             return principal_for(identity.id, self.request.client, sid=code.sid,
-                                 auth_time=code.auth_time, acr=code.acr, amr=code.amr)
+                                 auth_time=code.auth_time, acr=code.acr, amr=code.amr,
+                                 acting_for=code.acting_for, scopes=code.scope.split())
         return code.principal()
 
 
@@ -229,13 +239,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         identity = resolve_identity(row.identity_id)
         if identity is None or identity.status != IdentityStatus.ACTIVE:
             return None
+        if not acting.refresh_allowed(row, self.request.client.get_client_id()):
+            return None  # the representation it was issued under ended, or the business did
         return RefreshTokenCredential(row)
 
     def authenticate_user(self, credential: RefreshTokenCredential):
         row = credential.row
         identity = resolve_identity(row.identity_id)
         return principal_for(
-            identity.id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=row.amr
+            identity.id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=row.amr,
+            acting_for=str(row.acting_for) if row.acting_for else None, scopes=row.scope.split(),
         )
 
     def revoke_old_credential(self, credential: RefreshTokenCredential):
@@ -267,7 +280,9 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return user.amr if user else None
 
     def get_extra_claims(self, client, grant_type, user, scope):
-        return {"sid": user.sid} if user is not None and user.sid else {}
+        claims = {"sid": user.sid} if user is not None and user.sid else {}
+        claims.update(acting.token_claims(user))  # business claims and act, when acting
+        return claims
 
     def access_token_generator(self, client, grant_type, user, scope):
         self.issuer = current_app.config["ISSUER"]
@@ -316,6 +331,8 @@ def _after_token(token: dict, request) -> None:
         )
     if principal is not None and principal.sid:
         note_client(principal.sid, client.get_client_id())
+    if principal is not None:
+        acting.note(principal, client.get_client_id())
 
 
 def _revoke_after_code_reuse(store, code: str) -> None:
@@ -437,6 +454,9 @@ def _find_access_token(value: str) -> dict | None:
     if claims is None:
         return None
     active = not tokens.access_token_denied(get_store(), claims["jti"]) and claims["exp"] > time.time()
+    if active and "act" in claims:
+        client = load_client(claims.get("client_id"))
+        active = acting.access_token_valid(client.model if client else None, claims)
     return {**claims, "active": active, "token_type": "Bearer"}
 
 
@@ -445,7 +465,7 @@ def _find_refresh_token(value: str) -> dict | None:
     if row is None:
         return None
     client = load_client(row.client_id)
-    sub = issue_subject(row.identity_id, client.model if client else None,
+    sub = issue_subject(row.acting_for or row.identity_id, client.model if client else None,
                         salt=current_app.config["PAIRWISE_SALT"])
     return {
         "active": tokens.usable(row, now=utcnow()),

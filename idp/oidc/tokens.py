@@ -43,6 +43,7 @@ def issue(
         issued_at=now,
         expires_at=min(now + timedelta(seconds=client.refresh_token_idle), family_expires_at),
         family_expires_at=family_expires_at,
+        acting_for=uuid.UUID(principal.acting_for) if getattr(principal, "acting_for", None) else None,
     )
     db.session.add(row)
     db.session.flush()
@@ -74,11 +75,13 @@ def revoke_family(family_id: str, *, now: datetime, reason: str) -> int:
 
 
 def revoke_where(
-    *, now: datetime, reason: str, identity_id=None, client_id=None, sid=None, keep_offline=False
+    *, now: datetime, reason: str, identity_id=None, client_id=None, sid=None, keep_offline=False,
+    acting_for=None,
 ) -> int:
     """Revoke every live refresh token matching all the given criteria.
 
-    keep_offline spares tokens granted with offline_access (they outlive the SSO session).
+    keep_offline spares tokens granted with offline_access (they outlive the SSO session);
+    acting_for keeps only the tokens issued while acting for that business.
     """
     stmt = update(RefreshToken).where(RefreshToken.revoked_at.is_(None))
     if keep_offline:
@@ -89,6 +92,8 @@ def revoke_where(
         stmt = stmt.where(RefreshToken.client_id == client_id)
     if sid is not None:
         stmt = stmt.where(RefreshToken.sid == sid)
+    if acting_for is not None:
+        stmt = stmt.where(RefreshToken.acting_for == acting_for)
     return db.session.execute(stmt.values(revoked_at=now, revoked_reason=reason)).rowcount
 
 

@@ -34,8 +34,8 @@ from idp.clients import services as client_services
 from idp.extensions import csrf, db
 from idp.identity.models import Identity, IdentityStatus
 from idp.identity.services import resolve as resolve_identity
+from idp.oidc import acting, logout, pending, tokens
 from idp.oidc import consent as consents
-from idp.oidc import logout, pending, tokens
 from idp.oidc.claims import userinfo_claims
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.scopes import ACR_SUBSTANTIAL, SCOPE_DESCRIPTIONS, acr_rank
@@ -202,6 +202,20 @@ def _process(params: dict, req_id: str | None):
         return redirect(url_for("accounts.step_up", next=url_for("oidc.resume", req=req_id)))
 
     scopes = grant.request.scope.split()
+    if acting.asks_business(scopes):
+        # A person who represents businesses chooses: as themselves, or for one of them.
+        choice = (record or {}).get("acting_for")
+        offered = {str(rep.business_id) for rep in acting.options(identity.id, client, scopes)}
+        if (offered and choice is None) or (choice and choice not in offered):
+            if "none" in prompts:
+                return fail("interaction_required", "Choose whether to act for a business.")
+            req_id = req_id or pending.save(params)
+            return redirect(url_for("oidc.choose_business", req=req_id,
+                                    again=1 if choice else None))
+        if choice and choice in offered:
+            principal = acting.act_for(principal, choice, client, scopes)
+            if principal is None:
+                return fail("access_denied", "The person may no longer act for this business.")
     if not client.model.first_party and ("consent" in prompts or not consents.covers(identity.id, client.client_id, scopes)):
         if "none" in prompts:
             return fail(ConsentRequiredError.error)
@@ -213,6 +227,7 @@ def _process(params: dict, req_id: str | None):
             req_id=req_id,
             form=ConsentForm(),
             identity=identity,
+            business=principal.business,
         )
     return _issue_code(params, principal, req_id)
 
@@ -298,12 +313,68 @@ def consent():
         pending.drop(req_id)
         return _error_redirect(params["redirect_uri"], params, "access_denied", "The person declined.")
     grant = get_server().get_consent_grant(request=params, end_user=principal)
+    if record.get("acting_for") and acting.asks_business(grant.request.scope.split()):
+        principal = acting.act_for(principal, record["acting_for"], client, grant.request.scope.split())
+        if principal is None:
+            return _process(params, req_id)  # no longer allowed: choose again
+        grant = get_server().get_consent_grant(request=params, end_user=principal)
     granted = consents.record(identity.id, client.client_id, grant.request.scope.split(),
                               notice_version=current_app.config["CONSENT_NOTICE_VERSION"], now=utcnow())
     audit.record("consent.granted", actor=str(identity.id), target_type="client", target_id=client.client_id,
                  address=request.remote_addr, details={"scopes": granted.scopes, "notice_version": granted.notice_version})
     db.session.commit()
     return _issue_code(params, principal, req_id)
+
+
+# --- acting for a business: the chooser --------------------------------------------------------
+
+class ChooseBusinessForm(FlaskForm):
+    """CSRF only; the choice is the button pressed ("self" or a business identity id)."""
+
+
+def _chooser_context(req_id: str):
+    record = pending.load(req_id)
+    if record is None:
+        return None, render_template("oidc/error.html", error="request_expired",
+                                     description=_l("This login request has expired. Please go back to the service and start again.")), 400
+    params = record["params"]
+    client = load_client(params.get("client_id"))
+    found = _principal(client) if client is not None else None
+    if found is None:
+        return None, _process(params, req_id)  # logged out meanwhile: back to login
+    try:
+        grant = get_server().get_consent_grant(request=params, end_user=found[0])
+    except OAuth2Error as error:
+        return None, _oauth_error(error, params)
+    scopes = grant.request.scope.split()
+    return (record, client, found[1], acting.options(found[1].id, client, scopes)), None
+
+
+@bp.route("/oauth2/authorize/business", methods=["GET", "POST"])
+def choose_business():
+    """Act as myself, or for one of the businesses I represent that this system may see."""
+    g.no_store = True
+    req_id = request.values.get("req", "")
+    context, response = _chooser_context(req_id)
+    if context is None:
+        return response
+    record, client, identity, options = context
+    form = ChooseBusinessForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        choice = request.form.get("choice", "")
+        offered = {str(rep.business_id) for rep in options}
+        if choice != "self" and choice not in offered:
+            return render_template("oidc/error.html", error="access_denied",
+                                   description=_l("You cannot act for this business in this system.")), 403
+        if not pending.update(req_id, acting_for="" if choice == "self" else choice):
+            return render_template("oidc/error.html", error="request_expired",
+                                   description=_l("This login request has expired. Please go back to the service and start again.")), 400
+        return redirect(url_for("oidc.resume", req=req_id))
+    return render_template("oidc/choose_business.html", client=client.model, identity=identity,
+                           options=options, req_id=req_id, form=form,
+                           again=bool(request.args.get("again")))
 
 
 # --- token, introspection, revocation ------------------------------------------------------
@@ -436,6 +507,14 @@ def userinfo():
     client = load_client(claims.get("client_id"))
     if client is None or not claims.get("sub"):
         return _bearer_error("invalid_token", 401)
+    if "act" in claims:
+        # Issued while acting for a business: answered only while the person still may.
+        body = acting.userinfo(client.model, claims)
+        if body is None:
+            return _bearer_error("invalid_token", 401)
+        resp = jsonify(body)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
     identity_id = identity_id_for_subject(claims["sub"], client.model)
     # A merged identity's tokens answer with the survivor (the token's sub is kept).
     identity = resolve_identity(identity_id) if identity_id else None

@@ -70,7 +70,9 @@ def upgrade():
     sa.UniqueConstraint('system_id', 'legacy_user_id', name='uq_legacy_accounts_system_user')
     )
     with op.batch_alter_table('legacy_accounts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_legacy_accounts_id_number'), ['id_number'], unique=False)
+        batch_op.create_index('ix_legacy_accounts_id_number', ['id_number'], unique=False, sqlite_where=sa.text('id_number IS NOT NULL'), postgresql_where=sa.text('id_number IS NOT NULL'))
+        batch_op.create_index('ix_legacy_accounts_candidate', ['candidate_identity_id'], unique=False, sqlite_where=sa.text('candidate_identity_id IS NOT NULL'), postgresql_where=sa.text('candidate_identity_id IS NOT NULL'))
+        batch_op.create_index('ix_legacy_accounts_conflicts', ['updated_at', 'id'], unique=False, sqlite_where=sa.text("link_state = 'conflict'"), postgresql_where=sa.text("link_state = 'conflict'"))
         batch_op.create_index(batch_op.f('ix_legacy_accounts_identity_id'), ['identity_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_legacy_accounts_personal_number'), ['personal_number'], unique=False)
         batch_op.create_index('ix_legacy_accounts_system_state', ['system_id', 'link_state'], unique=False)
@@ -105,7 +107,9 @@ def downgrade():
         batch_op.drop_index('ix_legacy_accounts_system_state')
         batch_op.drop_index(batch_op.f('ix_legacy_accounts_personal_number'))
         batch_op.drop_index(batch_op.f('ix_legacy_accounts_identity_id'))
-        batch_op.drop_index(batch_op.f('ix_legacy_accounts_id_number'))
+        batch_op.drop_index('ix_legacy_accounts_id_number', sqlite_where=sa.text('id_number IS NOT NULL'), postgresql_where=sa.text('id_number IS NOT NULL'))
+        batch_op.drop_index('ix_legacy_accounts_candidate', sqlite_where=sa.text('candidate_identity_id IS NOT NULL'), postgresql_where=sa.text('candidate_identity_id IS NOT NULL'))
+        batch_op.drop_index('ix_legacy_accounts_conflicts', sqlite_where=sa.text("link_state = 'conflict'"), postgresql_where=sa.text("link_state = 'conflict'"))
 
     op.drop_table('legacy_accounts')
     op.drop_table('legacy_systems')

@@ -77,7 +77,7 @@ def jwks(base: str) -> KeySet:
 
 def click_upstream_button(browser: requests.Session, login_page: requests.Response) -> str:
     assert BUTTON in login_page.text and 'name="password"' in login_page.text
-    href = re.search(r'<a class="button button-secondary" href="([^"]+)" data-upstream="vneid"', login_page.text)
+    href = re.search(r'<a [^>]*href="([^"]+)"[^>]*data-upstream="vneid"', login_page.text)
     assert href, "no upstream button"
     resp = browser.get(urljoin(login_page.url, href.group(1).replace("&amp;", "&")), allow_redirects=False,
                        timeout=10)

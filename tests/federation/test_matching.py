@@ -238,3 +238,16 @@ def test_provider_configuration_is_checked_and_the_secret_encrypted(app_ctx):
                     {"slug": "x6", "issuer": "http://x6.example", "metadata": metadata("http://x6.example")}):
         with pytest.raises(DomainError):
             add(app_ctx, **changes)
+
+
+def test_a_link_to_a_merged_identity_logs_in_as_the_survivor(ctx, app):
+    from idp.identity.models import IdentityStatus
+
+    first = services.resolve_login(ctx, person(), level(1), now=utcnow())
+    survivor = make_citizen(app, personal_number="001099000066", phone="0912000066", email="s@example.vn")
+    merged = get_identity(first.identity.id)
+    merged.status, merged.merged_into_id = IdentityStatus.MERGED, survivor
+    db.session.commit()
+    again = services.resolve_login(ctx, person(), level(1), now=utcnow())
+    assert again.identity.id == survivor
+    assert services.find_link(ISS, "sub-1").identity_id == survivor

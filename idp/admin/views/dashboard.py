@@ -29,7 +29,7 @@ LEGACY_STATES = [
 ]
 
 
-def hbars(rows: list[tuple], *, width: int = 640, label_width: int = 200, bar: int = 22,
+def hbars(rows: list[tuple], *, width: int = 640, label_width: int = 270, bar: int = 22,
           gap: int = 10, top: float | None = None) -> dict:
     """Horizontal bars: rows of (label, value[, colour]); top is the value of a full bar."""
     top = top or max([r[1] for r in rows] + [1])
@@ -38,13 +38,14 @@ def hbars(rows: list[tuple], *, width: int = 640, label_width: int = 200, bar: i
     for i, row in enumerate(rows):
         label, value = row[0], row[1]
         bars.append({"label": label, "value": value, "y": i * (bar + gap),
+                     "ty": i * (bar + gap) + round(bar * 0.7),
                      "w": max(1 if value else 0, round(value / top * span)),
                      "colour": row[2] if len(row) > 2 else PALETTE[0]})
     return {"width": width, "height": max(1, len(rows)) * (bar + gap), "label_width": label_width,
             "bar": bar, "bars": bars}
 
 
-def stacked(systems: list[dict], *, width: int = 640, label_width: int = 200, bar: int = 22,
+def stacked(systems: list[dict], *, width: int = 640, label_width: int = 220, bar: int = 22,
             gap: int = 10) -> dict:
     """One 100 % bar per legacy system, a segment per link state."""
     span = width - label_width - 70
@@ -59,6 +60,7 @@ def stacked(systems: list[dict], *, width: int = 640, label_width: int = 200, ba
                 segments.append({"x": x, "w": w, "colour": colour, "label": label, "count": count})
             x += w
         rows.append({"label": system.get("name") or system.get("system"), "y": i * (bar + gap),
+                     "ty": i * (bar + gap) + round(bar * 0.7),
                      "segments": segments, "share": system.get("mapped_share", 0.0),
                      "imported": imported})
     return {"width": width, "height": max(1, len(systems)) * (bar + gap), "label_width": label_width,
@@ -93,7 +95,8 @@ def lines(series: dict[str, list[int]], names: dict[str, str], start, *, days: i
         })
     ticks = [{"x": x(d), "label": format_date(start + timedelta(days=d), "dd/MM")}
              for d in range(0, days, 7)]
-    grid = [{"y": y(peak * f), "label": round(peak * f)} for f in (0, 0.5, 1)]
+    marks = sorted({0, peak // 2, peak}) if peak >= 4 else [0, peak]
+    grid = [{"y": y(v), "label": v} for v in marks]
     return {"width": width, "height": height, "left": left, "right": width - right,
             "top": top_pad, "bottom": height - bottom, "series": out, "ticks": ticks, "grid": grid,
             "days": [format_date(start + timedelta(days=d), "dd/MM") for d in range(days)]}

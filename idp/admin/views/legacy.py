@@ -23,7 +23,7 @@ PER_PAGE = 25
 @bp.get("/legacy/conflicts")
 @require_role(*READ_IDENTITIES)
 def legacy_conflicts():
-    rows, total = services.conflict_queue(page=page_arg(), per_page=PER_PAGE)
+    rows, total = legacy_services.conflict_queue(page=page_arg(), per_page=PER_PAGE)
     candidates = {a.id: resolve(a.candidate_identity_id) for a in rows}
     return render_template("admin/legacy_queue.html", rows=rows, candidates=candidates,
                            page=Page(page_arg(), PER_PAGE, total))
