@@ -10,7 +10,11 @@ the session of a browser that is not present. Consequently the demo RP must run 
 
 Configuration: environment variables, overridden by the `config` dict given to `create_app`:
 RP_NAME, RP_ISSUER, RP_CLIENT_ID, RP_CLIENT_SECRET, RP_BASE_URL, RP_PORT, RP_SECRET_KEY,
-RP_SCOPE. Other keys of `config` go to Flask's config as they are.
+RP_SCOPE, RP_ACR_VALUES. Other keys of `config` go to Flask's config as they are.
+
+RP_ACR_VALUES (optional, space-separated, e.g. `urn:eid:loa:substantial`) is sent as the
+`acr_values` of every authorization request: the provider then asks for a second factor when the
+session is weaker (step-up). Empty (the default) sends no acr_values.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class RelyingParty:
         self.client_id: str = settings["RP_CLIENT_ID"]
         self.base_url: str = settings["RP_BASE_URL"]
         self.scope: str = settings["RP_SCOPE"]
+        self.acr_values: str = settings["RP_ACR_VALUES"]
         self.registry = SessionRegistry()
         self.oauth = OAuth(app, cache=MemoryCache())
         # Registering does not fetch anything: discovery happens at first use.
@@ -121,6 +126,7 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
         "RP_BASE_URL": str(value("RP_BASE_URL", f"http://127.0.0.1:{port}")).rstrip("/"),
         "RP_SECRET_KEY": value("RP_SECRET_KEY") or secrets.token_hex(32),
         "RP_SCOPE": value("RP_SCOPE", DEFAULT_SCOPE),
+        "RP_ACR_VALUES": str(value("RP_ACR_VALUES", "")).strip(),
     }
     missing = [k for k in ("RP_CLIENT_ID", "RP_CLIENT_SECRET") if not settings[k]]
     if missing:
@@ -281,7 +287,8 @@ def _register_routes(app: Flask, rp: RelyingParty) -> None:
             return redirect(url_for("index"))
         try:
             rp.metadata()
-            return rp.client.authorize_redirect(rp.base_url + "/callback")
+            extra = {"acr_values": rp.acr_values} if rp.acr_values else {}
+            return rp.client.authorize_redirect(rp.base_url + "/callback", **extra)
         except (ProviderError, requests.RequestException) as exc:
             app.logger.warning("login: provider unavailable: %s", exc)
             return error_page(
