@@ -54,38 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     store.init_app(app)
 
-    from idp.accounts import views as accounts_views
-    from idp.accounts.sessions import apply_cookie_changes, load_current_session
-
-    app.register_blueprint(accounts_views.bp)
-    from idp.accounts import notify; notify.init_app(app)  # noqa: E702, I001  (security e-mails)
-    app.before_request(load_current_session)
-    app.after_request(apply_cookie_changes)
-    app.after_request(_security_headers)
-
-    from idp.oidc import logout as oidc_logout
-    from idp.oidc import views as oidc_views
-    from idp.oidc.server import create_server
-
-    create_server(app)
-    oidc_logout.init_app(app)
-    app.register_blueprint(oidc_views.bp)
-
-    from idp import federation
-    from idp.federation import views as federation_views
-
-    app.register_blueprint(federation_views.bp)
-    federation.init_app(app)
-
-    from idp import admin
-
-    admin.init_app(app)
-
-    from idp.business import views as business_views
-    from idp.oidc import acting
-
-    app.register_blueprint(business_views.bp)
-    acting.init_app(app)  # a representation that ends revokes its tokens and logs out its RPs
+    _register_features(app)
 
     from idp.errors import register_error_handlers
 
@@ -102,6 +71,41 @@ def create_app(overrides: dict | None = None) -> Flask:
         return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"]}
 
     return app
+
+
+def _register_features(app) -> None:
+    """Blueprints and listeners, lower layers first (the protocol listens to accounts' signals)."""
+    from idp import admin, federation
+    from idp.accounts import notify
+    from idp.accounts import views as accounts_views
+    from idp.accounts.sessions import apply_cookie_changes, load_current_session
+    from idp.business import views as business_views
+    from idp.federation import views as federation_views
+    from idp.legacy import views as legacy_views
+    from idp.oidc import acting
+    from idp.oidc import logout as oidc_logout
+    from idp.oidc import views as oidc_views
+    from idp.oidc.server import create_server
+
+    app.register_blueprint(accounts_views.bp)
+    notify.init_app(app)  # security e-mails
+    app.before_request(load_current_session)
+    app.after_request(apply_cookie_changes)
+    app.after_request(_security_headers)
+
+    create_server(app)
+    oidc_logout.init_app(app)
+    app.register_blueprint(oidc_views.bp)
+
+    legacy_views.init_app(app)
+
+    app.register_blueprint(federation_views.bp)
+    federation.init_app(app)
+
+    admin.init_app(app)
+
+    app.register_blueprint(business_views.bp)
+    acting.init_app(app)  # a representation that ends revokes its tokens and logs out its RPs
 
 
 def _select_locale():

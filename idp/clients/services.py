@@ -24,7 +24,7 @@ from idp.errors import Conflict, InvalidFields, ValidationError
 from idp.extensions import db
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-SCOPES = ("openid", "profile", "email", "phone", "address", "national_id", "offline_access", "business")
+SCOPES = ("openid", "profile", "email", "phone", "address", "national_id", "offline_access", "business", "legacy")
 ACR_VALUES = ("urn:eid:loa:low", "urn:eid:loa:substantial", "urn:eid:loa:high")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 SECRET_METHODS = (AuthMethod.SECRET_BASIC, AuthMethod.SECRET_POST)

@@ -91,7 +91,7 @@ class LegacyAccount(db.Model):
     link_state = db.Column(
         _enum(LinkState, "legacy_link_state"), nullable=False, default=LinkState.UNLINKED
     )
-    identity_id = db.Column(db.Uuid, db.ForeignKey("identities.id"), index=True)
+    identity_id = db.Column(db.Uuid, db.ForeignKey("identities.id"))
     # For a conflict: the identity the number pointed at, shown to the officer.
     candidate_identity_id = db.Column(db.Uuid, db.ForeignKey("identities.id"))
     conflict_reason = db.Column(db.String(200))
@@ -115,6 +115,12 @@ class LegacyAccount(db.Model):
             "id_number",
             sqlite_where=db.text("id_number IS NOT NULL"),
             postgresql_where=db.text("id_number IS NOT NULL"),
+        ),
+        db.Index(
+            "ix_legacy_accounts_identity_id",
+            "identity_id",
+            sqlite_where=db.text("identity_id IS NOT NULL"),
+            postgresql_where=db.text("identity_id IS NOT NULL"),
         ),
         db.Index(
             "ix_legacy_accounts_candidate",

@@ -78,6 +78,8 @@ class Principal:
     acting_for: str | None = None
     act: dict | None = None
     business: dict | None = None
+    # The client the tokens are for, set when an ID token is built (legacy claims need it).
+    client_id: str | None = None
 
     def get_user_id(self):
         return self.sub

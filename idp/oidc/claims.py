@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from idp.identity.models import Identity
 from idp.identity.names import split_name
+from idp.legacy import services as legacy_services
 
 
 def userinfo_claims(identity: Identity, sub: str, scopes: list[str]) -> dict:
@@ -45,3 +46,13 @@ def acting_userinfo_claims(business: dict, sub: str, person: Identity, person_su
         claims.update(national_id=business["business_id"], national_id_type="tax_code")
     claims["act"] = userinfo_claims(person, person_sub, scopes)
     return {k: v for k, v in claims.items() if v is not None}
+
+
+def legacy_claims(identity_id, client_id: str | None) -> dict:
+    """The person's user ids in the old system that IS this client, and in no other."""
+    if not client_id:
+        return {}
+    accounts = legacy_services.linked_accounts(identity_id, client_id=client_id)
+    if not accounts:
+        return {}
+    return {"legacy_accounts": [{"system": a["system"], "user_id": a["legacy_user_id"]} for a in accounts]}

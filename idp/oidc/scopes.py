@@ -21,6 +21,8 @@ SCOPE_CLAIMS = {
     # Acting for a business (docs/claims.md, "Business context"): released only when the person
     # chose a business they represent; `sub` is then the business's.
     "business": ["business_id", "business_name", "representative_role", "act"],
+    # The person's user ids in the old system that is the requesting client (docs/legacy.md).
+    "legacy": ["legacy_accounts"],
 }
 
 # What the consent page says each scope gives, in plain words.
@@ -32,6 +34,7 @@ SCOPE_DESCRIPTIONS = {
     "address": _l("Your address"),
     "national_id": _l("Your personal identification number (or your business's tax code)"),
     "offline_access": _l("Access while you are not using the system (until you withdraw it)"),
+    "legacy": _l("Your user number in this system's own old account, if you linked it"),
     "business": _l("The business you choose to act for (its tax code and name) and your role in it"),
 }
 

@@ -41,6 +41,7 @@ from idp.identity.models import IdentityStatus
 from idp.identity.services import resolve as resolve_identity
 from idp.oidc import acting, tokens
 from idp.oidc.adapters import AuthCode, OAuthClient, Principal, RefreshTokenCredential
+from idp.oidc.claims import legacy_claims
 from idp.oidc.keys import get_keyring
 from idp.oidc.logout import end_browser_session, note_client
 from idp.oidc.signing import signing_key_set
@@ -152,12 +153,18 @@ class IdpOpenIDCode(OpenIDCode):
             "exp": now + client.model.id_token_lifetime,
         }
 
+    def encode_id_token(self, token, request):
+        request.user.client_id = request.client.get_client_id()
+        return super().encode_id_token(token, request)
+
     def generate_user_info(self, user: Principal, scope):
         # The ID token carries who and how; profile claims come from userinfo.
         info = UserInfo(sub=user.sub)
         if user.sid:
             info["sid"] = user.sid
         info.update(acting.token_claims(user))  # business claims and act, when acting
+        if "legacy" in (scope or "").split() and not user.acting_for:
+            info.update(legacy_claims(user.identity_id, user.client_id))
         return info
 
 

@@ -36,7 +36,7 @@ from idp.identity.models import Identity, IdentityStatus
 from idp.identity.services import resolve as resolve_identity
 from idp.oidc import acting, logout, pending, tokens
 from idp.oidc import consent as consents
-from idp.oidc.claims import userinfo_claims
+from idp.oidc.claims import legacy_claims, userinfo_claims
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.scopes import ACR_SUBSTANTIAL, SCOPE_DESCRIPTIONS, acr_rank
 from idp.oidc.server import get_server, load_client, principal_for, verify_access_token
@@ -520,7 +520,11 @@ def userinfo():
     identity = resolve_identity(identity_id) if identity_id else None
     if identity is None or identity.status != IdentityStatus.ACTIVE:
         return _bearer_error("invalid_token", 401)
-    resp = jsonify(userinfo_claims(identity, claims["sub"], claims.get("scope", "").split()))
+    scopes = claims.get("scope", "").split()
+    body = userinfo_claims(identity, claims["sub"], scopes)
+    if "legacy" in scopes:
+        body.update(legacy_claims(identity.id, client.client_id))
+    resp = jsonify(body)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

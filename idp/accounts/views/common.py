@@ -39,12 +39,16 @@ def form_errors(form, errors: dict) -> None:
         field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
 
 
+# Browser-session keys that survive a login: the language, and flows that need a login midway
+# (other packages add theirs, e.g. a legacy claim waiting for the person to log in).
+CARRIED_OVER_LOGIN = {"lang"}
+
+
 def reset_browser_session() -> None:
-    # Drop everything tied to the previous login but keep the chosen language.
-    lang = session.get("lang")
+    # Drop everything tied to the previous login but keep the language and flows in progress.
+    kept = {key: session[key] for key in CARRIED_OVER_LOGIN if key in session}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
 
 
 def current_identity():
