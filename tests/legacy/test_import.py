@@ -8,6 +8,7 @@ import unicodedata
 from datetime import date
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from idp.extensions import db
@@ -144,7 +145,8 @@ def test_every_bad_row_is_reported_and_no_good_row_is_lost(system, do_import):
         rows.append(goods[i % len(goods)] if i < len(goods) else good(100 + i))
         rows.append(bad)
     rows.append(good(1, email="dup@example.vn"))  # duplicate id within the file
-    result, refused = do_import(system, csv_bytes(rows), batch_size=3)
+    with force_locale("en"):  # the reasons are read below in English
+        result, refused = do_import(system, csv_bytes(rows), batch_size=3)
 
     assert result.read == len(rows)
     assert result.read == result.imported + result.rejected
@@ -458,5 +460,32 @@ def test_a_row_the_database_refuses_is_reported_and_the_batch_kept(system, do_im
                 conn.exec_driver_sql(statement)
     assert (result.read, result.imported, result.rejected) == (5, 4, 1)
     assert [(r["legacy_id"], r["code"]) for r in refused] == [("U2", "database_refused")]
-    assert "refused by test" in refused[0]["reason"]
+    assert "refused by test" in refused[0]["reason"]  # the database's own words
     assert set(accounts(system)) == {"U1", "U3", "U4", "U5"}
+
+
+def test_name_shortcut_agrees_with_normalize_name():
+    import sys
+    from pathlib import Path
+
+    from idp.errors import ValidationError
+    from idp.identity import names
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import legacy_gen
+
+    samples = [p.full_name for p in legacy_gen.people(2000, seed=7)]
+    samples += [unicodedata.normalize("NFD", s) for s in samples[:200]]
+    samples += [s.upper() for s in samples[:200]] + [s.lower() for s in samples[:200]]
+    samples += [
+        " Nguyễn  Văn An ", "Nguyễn\tVăn", "H'Hen Niê", "Nguyễn Văn An Jr.", "Y-Moan",
+        "Nguyễn Văn 4n", "", "   ", "a" * 201, "Ñoño", "Trần\u0300", "Lê\u2019Thị",
+    ]
+    for sample in samples:
+        try:
+            expected = names.normalize_name(sample)
+        except ValidationError:
+            with pytest.raises(ValidationError):
+                importer._normalize_name(sample)
+        else:
+            assert importer._normalize_name(sample) == expected, sample

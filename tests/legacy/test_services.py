@@ -146,3 +146,25 @@ def test_report_counts(salted, app):
 
     output = app.test_cli_runner().invoke(args=["legacy", "report", "--json"]).output
     assert {r["system"]: r["claimed"] for r in json.loads(output)} == {"empty": 0, "mot-cua": 1}
+
+
+def test_conflict_queue_and_pending_conflicts(salted):
+    an = make_citizen("001099012345", "Nguyễn Văn An", date(1999, 5, 14))
+    accounts = {a.legacy_user_id: a for a in db.session.query(LegacyAccount)}
+    for key in ("1", "3", "4"):
+        services.link(accounts[key], an.id, by="auto", now=NOW, state="conflict", reason="name differs")
+    db.session.commit()
+    rows, total = services.conflict_queue(per_page=2)
+    assert total == 3 and len(rows) == 2
+    rest, _ = services.conflict_queue(page=2, per_page=2)
+    assert {a.legacy_user_id for a in rows + rest} == {"1", "3", "4"}
+    assert [a.legacy_user_id for a in services.pending_conflicts_for(an.id)] == ["1", "3", "4"]
+
+    services.link(accounts["3"], an.id, by="officer:7", now=NOW, state="rejected")
+    assert accounts["3"].conflict_reason == "name differs"  # kept when no reason is given
+    services.link(accounts["4"], an.id, by="officer:7", now=NOW, state="rejected",
+                  reason="a different person")
+    assert accounts["4"].conflict_reason == "a different person"
+    db.session.commit()
+    assert services.conflict_queue()[1] == 1
+    assert [a.legacy_user_id for a in services.pending_conflicts_for(an.id)] == ["1"]
