@@ -794,7 +794,7 @@ def _duplicate(first_line: int):
 
 def guess_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
-    return "jsonl" if suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    return "jsonl" if suffix in (".jsonl", ".ndjson") else "csv"
 
 
 def import_file(
