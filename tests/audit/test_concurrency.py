@@ -47,7 +47,11 @@ def test_concurrent_writers_keep_one_chain(app):
         writers = [e.details["writer"] for e in db.session.scalars(
             select(AuditEntry).order_by(AuditEntry.id))]
         switches = sum(a != b for a, b in zip(writers, writers[1:], strict=False))
-        assert switches > THREADS  # the writers really ran at the same time
+        if db.engine.dialect.name == "postgresql":
+            # Row locks hand over between waiting writers: they really ran at the same time.
+            # (SQLite's busy handler lets the writer that just committed go again, so a quiet
+            # machine may serialize whole threads; the chain checks above still apply.)
+            assert switches > THREADS
         # Each writer's own entries are in its own order.
         for n in range(THREADS):
             seen = [e.details["i"] for e in db.session.scalars(
