@@ -93,6 +93,10 @@ def _clean(app) -> None:
             else:
                 for t in tables:
                     conn.execute(t.delete())
+            # The audit head row comes from the migration; put it back as a fresh database has it.
+            from idp.audit.chain import GENESIS
+
+            conn.execute(sa.text("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, :h)"), {"h": GENESIS})
         store = app.extensions["idp_store"]
         if hasattr(store, "delete_prefix"):
             store.delete_prefix()

@@ -82,12 +82,14 @@ def _take_head() -> tuple[int, str]:
     """Lock the head and advance it: (the new entry's id, the previous entry's hash)."""
     row = db.session.execute(_ADVANCE).first()
     if row is None:
-        # First entry (or a freshly emptied database): create the head, unless entries exist.
-        if db.session.execute(_ANY_ENTRY).first() is not None:
-            raise AuditChainError("the audit head is missing while entries exist")
+        # First entry (or a freshly emptied database). Another writer may be creating the head
+        # right now: ON CONFLICT waits for it and then does nothing, and we advance its head.
         insert = _insert(db.session.get_bind().dialect.name)
-        db.session.execute(insert(_head).values(id=1, last_id=0, last_hash=chain.GENESIS)
-                           .on_conflict_do_nothing(index_elements=[_head.c.id]))
+        created = db.session.execute(insert(_head).values(id=1, last_id=0, last_hash=chain.GENESIS)
+                                     .on_conflict_do_nothing(index_elements=[_head.c.id])).rowcount
+        if created and db.session.execute(_ANY_ENTRY).first() is not None:
+            # We made the head although entries exist: it was deleted (tampering).
+            raise AuditChainError("the audit head is missing while entries exist")
         row = db.session.execute(_ADVANCE).one()
     return row.last_id, row.last_hash
 

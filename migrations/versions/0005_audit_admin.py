@@ -48,6 +48,8 @@ def upgrade():
     sa.CheckConstraint('id = 1', name=op.f('ck_audit_head_single_row')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
+    # The head exists from the start, so concurrent first writers never race to create it.
+    op.execute("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '" + "0" * 64 + "')")
     # --- end of audit log ------------------------------------------------------------------
 
     # --- admin (idp/admin) ----------------------------------------------------------------
