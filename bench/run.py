@@ -61,7 +61,7 @@ from idp_target import (  # noqa: E402
     ServerSpec,
     ServiceUnavailable,
 )
-from loadgen import Browser  # noqa: E402
+from loadgen import Browser, FlowError  # noqa: E402
 from node_target import NodeServer, NodeUnavailable, node_version, npm_ci  # noqa: E402
 from wrkrun import have_wrk, run_load, wrk_path  # noqa: E402
 
@@ -77,6 +77,8 @@ TARGETS = {
 }
 HALF_RATE_P99_MS = 25.0
 RSS_LIMIT_MB = 150.0
+# Failures of the provider met while preparing a scenario (retried once), for the report.
+INCIDENTS: list[str] = []
 # The generator of the wrk scenarios: "wrk", or "python" where wrk is not installed.
 GENERATOR = {"name": "wrk"}
 SERVER_CPU = "0"
@@ -151,10 +153,19 @@ class IdpProvider(Provider):
         return self.target.db.commit_latency_ms()
 
     def browser(self, index: int = 0) -> Browser:
-        b = Browser(self.base, self.seed.client_id, self.seed.client_secret, self.seed.scope)
+        """A logged-in browser. A failed login is retried once and recorded as an incident
+        (it is the provider's failure, shown in the report, not the benchmark's)."""
         citizen = self.seed.citizens[index % len(self.seed.citizens)]
-        b.login(citizen["login"], self.seed.password)
-        return b
+        for attempt in (1, 2):
+            b = Browser(self.base, self.seed.client_id, self.seed.client_secret, self.seed.scope)
+            try:
+                b.login(citizen["login"], self.seed.password)
+                return b
+            except FlowError as exc:
+                INCIDENTS.append(f"login while preparing tokens (attempt {attempt}): {str(exc)[:200]}")
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def mint_refresh_tokens(self, n: int) -> None:
         """n new refresh-token chains: code flows in logged-in browsers (consent given)."""
@@ -174,9 +185,9 @@ class IdpProvider(Provider):
             fh.write("".join(t + "\n" for t in tokens))
 
     def _fresh_access_token(self) -> str:
+        code, verifier = self.browser(0).code()
         b = Browser(self.base, self.seed.client_id, self.seed.client_secret, self.seed.scope)
-        citizen = self.seed.citizens[0]
-        return b.login(citizen["login"], self.seed.password)["access_token"]
+        return b.exchange(code, verifier)["access_token"]
 
     def settings(self, scenario: str) -> tuple[str, dict]:
         post = {**FORWARDED, "Authorization": self.auth, "Content-Type": FORM}
@@ -783,6 +794,7 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     meta["loadavg_after"] = procstats.loadavg()
+    results["incidents"] = list(INCIDENTS)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
@@ -967,6 +979,8 @@ def report(results: dict) -> None:
           f"after: loadavg {meta.get('loadavg_after')}")
     for what, why in results["skipped"].items():
         print(f"- skipped {what}: {why}")
+    for incident in results.get("incidents", []):
+        print(f"- INCIDENT (the provider failed, retried): {incident}")
     rows = [Row(**r) for r in results["rows"]]
     half = [Row(**r) for r in results["half_rate"]]
     if rows:

@@ -43,10 +43,6 @@ if BENCH.rate and BENCH.rate > 0 then
   end
 end
 
-local function json_string(s)
-  return '"' .. tostring(s):gsub('\\', '\\\\'):gsub('"', '\\"') .. '"'
-end
-
 function done(summary, latency, requests)
   local p = {}
   for _, q in ipairs({50, 90, 99, 99.9}) do

@@ -92,6 +92,16 @@ def test_the_report_has_the_figures(smoke):
         assert row["peak_rss_mb"] > 0, row
 
 
+def test_incidents_are_reported(smoke):
+    # A provider failure met while preparing (retried once) is the provider's bug, not the
+    # benchmark's: shown as a warning in the test summary, and in the report.
+    import warnings
+
+    for incident in smoke.get("incidents", []):
+        warnings.warn(f"benchmark incident: {incident}", stacklevel=1)
+        assert "INCIDENT" in smoke["_stdout"]
+
+
 def test_it_leaves_no_database_and_no_keys(smoke):
     import psycopg
     import redis
