@@ -4,16 +4,13 @@ representatives, record a status, end expired authorizations. Thin: parse, call 
 
 from __future__ import annotations
 
-import functools
-
 import click
-from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 
 from idp import audit
 from idp.business import importer, representation, services
 from idp.business.models import BusinessStatus, LegalForm, RepresentationRole
+from idp.cli_support import in_default_locale
 from idp.errors import DomainError, InvalidFields
 from idp.extensions import db
 from idp.identity import services as identity_services
@@ -24,14 +21,7 @@ from idp.timeutil import utcnow
 business = AppGroup("business", help="Businesses and the people who act for them.")
 
 
-def _default_locale(command):
-    # Lazy messages need a locale; outside a request the default one is forced.
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return command(*args, **kwargs)
-
-    return wrapper
+_default_locale = in_default_locale
 
 
 def _fail(exc: DomainError):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 
+from idp.cli_support import in_default_locale
 from idp.clients import services
 from idp.clients.models import AuthMethod, Client, ClientType
 from idp.errors import DomainError, InvalidFields
@@ -44,19 +43,7 @@ OPTION_NAMES = {
 }
 
 
-def _default_locale(command):
-    """Run a command in the default locale.
-
-    Error messages are lazy strings; outside a request the app's locale selector has no
-    request to read, so the locale is fixed here.
-    """
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return command(*args, **kwargs)
-
-    return wrapper
+_default_locale = in_default_locale
 
 
 def _fail(exc: DomainError, *, name_fields: bool = True):

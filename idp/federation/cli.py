@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 
+from idp.cli_support import in_default_locale
 from idp.errors import DomainError
 from idp.federation import presets, services, upstream
 from idp.federation.tokens import ALLOWED_ALGS
@@ -22,13 +21,7 @@ OPTION_NAMES = {
 }
 
 
-def _default_locale(command):
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return command(*args, **kwargs)
-
-    return wrapper
+_default_locale = in_default_locale
 
 
 def _fail(exc: DomainError):

@@ -5,17 +5,15 @@ Thin: parse, call services, print.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 
+from idp.cli_support import in_default_locale
 from idp.errors import DomainError, InvalidFields
 from idp.extensions import db
 from idp.legacy import hashes, importer, services
@@ -25,14 +23,7 @@ from idp.timeutil import utcnow
 legacy = AppGroup("legacy", help="Legacy systems: import their user exports, link, report.")
 
 
-def _default_locale(command):
-    # Lazy messages need a locale; outside a request the default one is forced.
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            return command(*args, **kwargs)
-
-    return wrapper
+_default_locale = in_default_locale
 
 
 def _fail(exc: DomainError):
