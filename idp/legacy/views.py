@@ -117,9 +117,11 @@ def complete():
             form.form_errors.append(exc.message)
             return render_template("legacy/complete.html", form=form, account=account), exc.status
         session.pop("legacy_claim", None)
+        response = finish_login(identity, amr=["pwd"], next_url=url_for("legacy.account_legacy"),
+                                response_for=lambda url: redirect(url))
+        # After the login: it starts a fresh browser session, which would drop an earlier message.
         flash(_l("Your unified account is ready and your old account is linked to it."), "success")
-        return finish_login(identity, amr=["pwd"], next_url=url_for("legacy.account_legacy"),
-                            response_for=lambda url: redirect(url))
+        return response
     status = 400 if form.is_submitted() else 200
     return render_template("legacy/complete.html", form=form, account=account), status
 
