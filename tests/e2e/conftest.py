@@ -9,6 +9,12 @@ Without Chromium (/usr/bin/chromium, or E2E_CHROMIUM) these tests are skipped, s
 enable them; with CI=true they fail instead. Every test's browser context fails any request
 that leaves 127.0.0.1 and checks the Content-Security-Policy of every provider page. A failed
 test leaves a screenshot and the HTML of each of its pages under test-artifacts/e2e/.
+
+One exception, named by the test that needs it: an upstream provider (a second instance of
+this provider, the national e-ID of the federation test) is served on 127.0.0.1 but named
+http://localhost:<port>, so that the browser keeps its cookies apart from ours (a browser has
+one cookie jar per host name, whatever the port). `new_context(upstreams=[url])` lets the
+browser reach that origin, and only that one, and checks its pages' CSP as the provider's.
 """
 
 from __future__ import annotations
@@ -208,32 +214,52 @@ def browser():
         chromium.close()
 
 
+LOOPBACK_NAMES = ("localhost",)  # what an upstream on 127.0.0.1 may be called instead
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @dataclass
 class Watch:
-    """What a context saw: requests off loopback, provider pages and their CSP, CSP reports."""
+    """What a context saw: requests off loopback, provider pages and their CSP, CSP reports.
+
+    upstreams: origins named by a loopback name (http://localhost:<port>) that this context
+    may reach too; their pages are checked like the provider's.
+    """
 
     provider: str
+    upstreams: tuple[str, ...] = ()
     outside: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
     csp_problems: list[str] = field(default_factory=list)
     console_csp: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        for origin in self.upstreams:
+            assert urlsplit(origin).hostname in LOOPBACK_NAMES, f"{origin} is not a loopback name"
+
+    def _allowed(self, url: str) -> bool:
+        return url.startswith("data:") or urlsplit(url).hostname == "127.0.0.1" or _origin(url) in self.upstreams
+
     def request(self, request) -> None:
-        if request.url.startswith("data:"):
-            return
-        if urlsplit(request.url).hostname != "127.0.0.1":
+        if not self._allowed(request.url):
             self.outside.append(request.url)
 
     def route(self, route) -> None:
         url = route.request.url
-        if url.startswith("data:") or urlsplit(url).hostname == "127.0.0.1":
+        if self._allowed(url):
             route.continue_()
         else:
             self.outside.append(url)
             route.abort("blockedbyclient")
 
     def response(self, response) -> None:
-        if response.request.resource_type != "document" or not response.url.startswith(self.provider + "/"):
+        if response.request.resource_type != "document":
+            return
+        if not any(response.url.startswith(origin + "/") for origin in (self.provider, *self.upstreams)):
             return
         if not 200 <= response.status < 300 and not 400 <= response.status < 600:
             return  # redirects carry no page
@@ -278,11 +304,11 @@ def _save_artifacts(folder: Path, prefix: str, context) -> None:
 def new_context(browser, stack, request):
     """Make fresh browser profiles (no cookies, Vietnamese), each watched; when the test fails,
     or a request left loopback, or a provider page's CSP is wrong, their pages are kept as
-    artifacts and the test fails."""
+    artifacts and the test fails. upstreams=[url]: origins on a loopback name it may reach."""
     made = []
 
-    def make(**options):
-        watch = Watch(provider=stack.provider)
+    def make(*, upstreams=(), **options):
+        watch = Watch(provider=stack.provider, upstreams=tuple(u.rstrip("/") for u in upstreams))
         context = browser.new_context(**{"locale": "vi-VN", "viewport": {"width": 1280, "height": 900}, **options})
         context.set_default_timeout(10_000)
         context.set_default_navigation_timeout(15_000)

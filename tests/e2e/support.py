@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -63,6 +64,56 @@ def create_person(app, person: Person, *, level: int = 1):
         identity_id = identity.id
         db.session.remove()
     return identity_id
+
+
+def create_officer(app, person: Person, roles=("superadmin",)) -> tuple[object, str, float]:
+    """An officer: the person registered, holding roles, with a confirmed authenticator app
+    (enrolled through the service with a code of now's time step). Returns (identity id, the
+    TOTP key, the time of the enrolment): log in with a code of a later step."""
+    from idp.accounts import factors
+    from idp.accounts import services as account_services
+    from idp.accounts.models import Role
+    from idp.extensions import db
+    from idp.identity import services as identity_services
+    from idp.store import get_store
+    from idp.timeutil import utcnow
+
+    identity_id = create_person(app, person, level=2)
+    with app.app_context():
+        identity = identity_services.get_identity(identity_id)
+        for role in roles:
+            account_services.grant_role(identity, Role(role), granted_by="e2e", now=utcnow())
+        secret = factors.start_enrolment(identity_id, config=app.config, now=utcnow())
+        enrolled_at = time.time()
+        assert factors.confirm_enrolment(get_store(), identity_id, totp_code(secret, at=enrolled_at),
+                                         config=app.config, now=utcnow())
+        db.session.remove()
+    return identity_id, secret, enrolled_at
+
+
+def flask_cli(app, *args: str) -> str:
+    """Run a `flask ...` command of the provider (as an operator would) and return what it
+    printed on stdout; a failing command fails the test."""
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, f"flask {' '.join(args)}: exit {result.exit_code}\n{result.output}" + (
+        f"\n{result.exception!r}" if result.exception else "")
+    return result.stdout
+
+
+LEGACY_COLUMNS = ("legacy_id", "username", "password_hash", "hash_scheme", "salt", "personal_number",
+                  "full_name", "birth_date", "gender", "phone", "email")
+
+
+def write_legacy_export(path: Path, rows: list[dict]) -> Path:
+    """An old system's user export as docs/legacy.md describes it (CSV, a header row)."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LEGACY_COLUMNS, extrasaction="raise")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in LEGACY_COLUMNS})
+    return path
 
 
 def reset_link(app, identity_id) -> str:
@@ -186,6 +237,33 @@ def assert_base_layout(page, label: str) -> None:
                 "scripts": [], "inlineStyles": 0}
     assert {k: found[k] for k in expected} == expected, f"{label}: {found}"
     assert found["lang"] in ("vi", "en") and found["title"].strip(), f"{label}: {found}"
+
+
+class AxeAudit:
+    """Runs axe on each provider page of a walk (`audit(page, label)`), checking the base
+    layout too; `assert_clean()` lists every blocking violation at the end."""
+
+    def __init__(self, axe, provider: str):
+        self.axe, self.provider = axe, provider
+        self.blocking: dict[str, list] = {}
+        self.lesser: dict[str, list] = {}
+        self.checked: list[str] = []
+
+    def __call__(self, page, label: str) -> None:
+        assert page.url.startswith(self.provider), f"{label}: not a provider page: {page.url}"
+        assert_base_layout(page, label)
+        found = self.axe.violations(page)
+        self.checked.append(label)
+        for v in found:
+            target = self.blocking if v["impact"] in BLOCKING_IMPACTS else self.lesser
+            target.setdefault(label, []).append(v)
+
+    def assert_clean(self) -> None:
+        if self.lesser:
+            print("moderate or minor axe findings:", json.dumps(self.lesser, ensure_ascii=False, indent=1))
+        assert self.checked
+        assert not self.blocking, "serious or critical axe violations:\n" + json.dumps(
+            self.blocking, ensure_ascii=False, indent=1)
 
 
 # --- phone-sized screens -------------------------------------------------------------------

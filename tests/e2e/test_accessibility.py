@@ -7,16 +7,14 @@ a second factor asked); `walk_*` go through them and call `check(page, label)` a
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.e2e.support import (
-    BLOCKING_IMPACTS,
     PHONE,
-    assert_base_layout,
+    AxeAudit,
     assert_fits_phone,
     create_person,
     expect,
@@ -189,34 +187,11 @@ def walk_unverified(stack, page, check) -> None:
 WALKS = [walk_public, walk_signed_in, walk_unverified]
 
 
-class AxeAudit:
-    """Runs axe on each provider page of a walk; every blocking violation is listed at the end."""
-
-    def __init__(self, axe, provider: str):
-        self.axe, self.provider = axe, provider
-        self.blocking: dict[str, list] = {}
-        self.lesser: dict[str, list] = {}
-        self.checked: list[str] = []
-
-    def __call__(self, page, label: str) -> None:
-        assert page.url.startswith(self.provider), f"{label}: not a provider page: {page.url}"
-        assert_base_layout(page, label)
-        found = self.axe.violations(page)
-        self.checked.append(label)
-        for v in found:
-            target = self.blocking if v["impact"] in BLOCKING_IMPACTS else self.lesser
-            target.setdefault(label, []).append(v)
-
-
 @pytest.mark.parametrize("walk", WALKS, ids=lambda w: w.__name__.removeprefix("walk_"))
 def test_pages_pass_axe(stack, page, axe, walk):
     audit = AxeAudit(axe, stack.provider)
     walk(stack, page, audit)
-    if audit.lesser:
-        print("moderate or minor axe findings:", json.dumps(audit.lesser, ensure_ascii=False, indent=1))
-    assert audit.checked
-    assert not audit.blocking, "serious or critical axe violations:\n" + json.dumps(
-        audit.blocking, ensure_ascii=False, indent=1)
+    audit.assert_clean()
 
 
 @pytest.mark.parametrize("walk", WALKS, ids=lambda w: w.__name__.removeprefix("walk_"))
