@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,12 +81,19 @@ def when(value) -> str:
     return format_datetime(value, "dd/MM/yyyy HH:mm")
 
 
+def as_json(value) -> str:
+    """Details of an audit entry as JSON an officer can read: Vietnamese as typed, not \\u
+    escapes (the tojson filter's). Plain text: the template escapes it like any other text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 @bp.context_processor
 def _admin_globals():
     held = g.get("admin_roles") or set()
     return {
         "can": lambda *roles: allowed(held, roles),
         "when": when,
+        "as_json": as_json,
         "admin_roles": sorted(ROLE_NAMES.get(r, str(r)) for r in held),
     }
 
