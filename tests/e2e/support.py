@@ -142,6 +142,14 @@ def vi(app, message: str, **variables) -> str:
         return gettext(message, **variables)
 
 
+def vi_n(app, singular: str, plural: str, num: int, **variables) -> str:
+    """What the provider shows for this plural message and number, in Vietnamese."""
+    from flask_babel import force_locale, ngettext
+
+    with app.test_request_context("/"), force_locale("vi"):
+        return ngettext(singular, plural, num, **variables)
+
+
 def totp_code(secret_text: str, *, at: float | None = None) -> str:
     """The code an authenticator app shows, from the key printed under the QR code."""
     return pyotp.TOTP(secret_text.replace(" ", "")).at(time.time() if at is None else at)
