@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from idp.clients import cache as client_cache
 from idp.clients.models import AuthMethod, Client, ClientStatus, ClientType, SubjectType
 from idp.crypto import keyed_digest
 from idp.errors import Conflict, InvalidFields, ValidationError
@@ -141,7 +142,7 @@ def create_client(
         secret = _new_secret(client, config=config, now=now)
     db.session.add(client)
     try:
-        db.session.commit()
+        client_cache.commit_change()
     except IntegrityError:
         # Another registration took the id between the check and the insert.
         db.session.rollback()
@@ -176,7 +177,7 @@ def update_client(client: Client, *, now: datetime, **fields) -> Client:
         client.secret_digest = None
         client.secret_rotated_at = None
     client.updated_at = now
-    db.session.commit()
+    client_cache.commit_change()
     return client
 
 
@@ -184,14 +185,14 @@ def disable_client(client: Client, *, now: datetime) -> Client:
     """Stop the client: the protocol adapter refuses inactive clients everywhere."""
     client.status = ClientStatus.DISABLED
     client.updated_at = now
-    db.session.commit()
+    client_cache.commit_change()
     return client
 
 
 def enable_client(client: Client, *, now: datetime) -> Client:
     client.status = ClientStatus.ACTIVE
     client.updated_at = now
-    db.session.commit()
+    client_cache.commit_change()
     return client
 
 
@@ -225,7 +226,7 @@ def rotate_secret(client: Client, *, config, now: datetime) -> str:
         )
     secret = _new_secret(client, config=config, now=now)
     client.updated_at = now
-    db.session.commit()
+    client_cache.commit_change()
     return secret
 
 

@@ -16,7 +16,7 @@ from datetime import UTC
 
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -34,8 +34,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp import audit
+from idp.clients import cache as client_cache
 from idp.clients import services as client_services
-from idp.clients.models import Client
 from idp.extensions import db
 from idp.identity.models import IdentityStatus
 from idp.identity.services import resolve as resolve_identity
@@ -65,7 +65,7 @@ def _reuse_key(code: str) -> str:
 def load_client(client_id: str | None) -> OAuthClient | None:
     if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
         return None
-    model = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+    model = client_cache.lookup(client_id)
     if model is None or not model.active:
         return None
     return OAuthClient(model, current_app.config)
@@ -229,42 +229,45 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        row = tokens.find(refresh_token)
-        if row is None:
-            return None
+        # Claimed (marked rotated) first, in one statement: the rest of the grant runs in the
+        # same transaction, and any refusal below rolls the claim back.
         now = utcnow()
-        if row.rotated_at is not None and row.revoked_at is None:
-            # A rotated token came back: someone holds a stolen copy. End the family.
-            tokens.revoke_family(row.family_id, now=now, reason="refresh_token_reuse")
-            audit.record("token.reuse_detected", actor=f"client:{row.client_id}", target_type="identity",
-                         target_id=str(row.identity_id), details={"kind": "refresh_token", "family": row.family_id})
-            db.session.commit()
+        row = tokens.claim(refresh_token, now=now)
+        if row is None:
+            self._refuse_reuse(tokens.find(refresh_token), now)
             return None
-        if not tokens.usable(row, now=now):
+        if row.client_id != self.request.client.get_client_id() or not tokens.usable(row, now=now, claimed=True):
+            db.session.rollback()
             return None
         # Follows a merge to the survivor (the merge also moves the token rows).
         identity = resolve_identity(row.identity_id)
         if identity is None or identity.status != IdentityStatus.ACTIVE:
+            db.session.rollback()
             return None
         if not acting.refresh_allowed(row, self.request.client.get_client_id()):
+            db.session.rollback()
             return None  # the representation it was issued under ended, or the business did
-        return RefreshTokenCredential(row)
+        return RefreshTokenCredential(row, identity_id=identity.id)
+
+    @staticmethod
+    def _refuse_reuse(row, now) -> None:
+        if row is None or row.rotated_at is None or row.revoked_at is not None:
+            return  # unknown or revoked: simply invalid
+        # A rotated token came back: someone holds a stolen copy. End the family.
+        tokens.revoke_family(row.family_id, now=now, reason="refresh_token_reuse")
+        audit.record("token.reuse_detected", actor=f"client:{row.client_id}", target_type="identity",
+                     target_id=str(row.identity_id), details={"kind": "refresh_token", "family": row.family_id})
+        db.session.commit()
 
     def authenticate_user(self, credential: RefreshTokenCredential):
         row = credential.row
-        identity = resolve_identity(row.identity_id)
         return principal_for(
-            identity.id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr, amr=row.amr,
-            acting_for=str(row.acting_for) if row.acting_for else None, scopes=row.scope.split(),
+            credential.identity_id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr,
+            amr=row.amr, acting_for=str(row.acting_for) if row.acting_for else None, scopes=row.scope.split(),
         )
 
     def revoke_old_credential(self, credential: RefreshTokenCredential):
-        if not tokens.rotate(credential.row, now=utcnow()):
-            # Another request rotated it at the same moment: treat as reuse.
-            db.session.rollback()
-            tokens.revoke_family(credential.row.family_id, now=utcnow(), reason="refresh_token_reuse")
-            db.session.commit()
-            raise InvalidGrantError("The refresh token was already used.")
+        pass  # claimed in authenticate_refresh_token, committed with the new token
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -312,7 +315,7 @@ def _after_token(token: dict, request) -> None:
     family = None
     if principal is not None and "refresh_token" in client.model.grant_types:
         old = request.refresh_token.row if isinstance(request.refresh_token, RefreshTokenCredential) else None
-        token["refresh_token"] = tokens.issue(
+        token["refresh_token"], family = tokens.issue(
             client=client.model,
             principal=principal,
             # RFC 6749 §6: a rotated refresh token keeps the grant's scope, even when this
@@ -322,7 +325,6 @@ def _after_token(token: dict, request) -> None:
             family_id=old.family_id if old else None,
             family_expires_at=old.family_expires_at if old else None,
         )
-        family = tokens.find(token["refresh_token"]).family_id
     else:
         token.pop("refresh_token", None)
     db.session.commit()
