@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from idp import audit
 from idp.accounts import factors
@@ -89,7 +89,8 @@ def _phone(text: str) -> str | None:
 
 
 def _paged(stmt, page: int, per_page: int):
-    return stmt.limit(per_page).offset((page - 1) * per_page)
+    # The result page shows each identity's number: one query for all of them.
+    return stmt.options(selectinload(Identity.identifiers)).limit(per_page).offset((page - 1) * per_page)
 
 
 def search_identities(query: str, *, page: int = 1, per_page: int = 25) -> SearchResult:

@@ -70,8 +70,10 @@ class Identity(db.Model):
     created_at = db.Column(db.DateTime, nullable=False)
     updated_at = db.Column(db.DateTime, nullable=False)
 
+    # Loaded when asked for: the token and userinfo paths load identities far more often
+    # than they need their numbers. Lists of identities ask for selectinload.
     identifiers = db.relationship(
-        "Identifier", back_populates="identity", order_by="Identifier.valid_from", lazy="selectin"
+        "Identifier", back_populates="identity", order_by="Identifier.valid_from", lazy="select"
     )
 
     __table_args__ = (
