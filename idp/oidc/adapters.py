@@ -138,8 +138,10 @@ class AuthCode(AuthorizationCodeMixin):
 class RefreshTokenCredential(TokenMixin):
     """A stored refresh token as Authlib's refresh grant sees it."""
 
-    def __init__(self, row):
+    def __init__(self, row, identity_id=None):
         self.row = row
+        # The identity the grant resolved (the survivor, after a merge).
+        self.identity_id = identity_id if identity_id is not None else row.identity_id
 
     def check_client(self, client):
         return client.get_client_id() == self.row.client_id

@@ -26,8 +26,8 @@ def digest(token: str) -> str:
 def issue(
     *, client, principal, scope: str, now: datetime, family_id: str | None = None,
     family_expires_at: datetime | None = None,
-) -> str:
-    """Store a new refresh token and return its value (shown to the client once)."""
+) -> tuple[str, str]:
+    """Store a new refresh token; returns its value (shown to the client once) and family."""
     token = secrets.token_urlsafe(32)
     family_expires_at = family_expires_at or now + timedelta(seconds=client.refresh_token_lifetime)
     row = RefreshToken(
@@ -47,7 +47,7 @@ def issue(
     )
     db.session.add(row)
     db.session.flush()
-    return token
+    return token, row.family_id
 
 
 def find(token: str) -> RefreshToken | None:
@@ -56,10 +56,11 @@ def find(token: str) -> RefreshToken | None:
     return db.session.scalar(select(RefreshToken).where(RefreshToken.token_digest == digest(token)))
 
 
-def usable(row: RefreshToken, *, now: datetime) -> bool:
+def usable(row: RefreshToken, *, now: datetime, claimed: bool = False) -> bool:
+    """Live and unexpired; claimed=True for a row this request has just marked rotated."""
     return (
         row.revoked_at is None
-        and row.rotated_at is None
+        and (claimed or row.rotated_at is None)
         and row.expires_at > now
         and row.family_expires_at > now
     )
@@ -97,14 +98,23 @@ def revoke_where(
     return db.session.execute(stmt.values(revoked_at=now, revoked_reason=reason)).rowcount
 
 
-def rotate(row: RefreshToken, *, now: datetime) -> bool:
-    """Mark row as replaced; False when another request rotated it first (then it's reuse)."""
-    result = db.session.execute(
+def claim(token: str, *, now: datetime) -> RefreshToken | None:
+    """Mark the live token as replaced and return it, in one statement.
+
+    None when no live token has that value: unknown, revoked, or already rotated (find()
+    tells which). Of two requests presenting the same token at once, exactly one claims it;
+    the other waits for the first's row lock and then finds it rotated.
+    """
+    if not token or len(token) > 512:
+        return None
+    return db.session.scalar(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.token_digest == digest(token), RefreshToken.rotated_at.is_(None),
+               RefreshToken.revoked_at.is_(None))
         .values(rotated_at=now)
+        .returning(RefreshToken),
+        execution_options={"synchronize_session": False},
     )
-    return result.rowcount == 1
 
 
 # Access tokens are JWTs validated offline; a revoked one is remembered until it expires.

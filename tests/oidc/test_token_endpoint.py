@@ -338,6 +338,42 @@ def test_refresh_scope_can_only_narrow(app, client, rp):
 
     wider = refresh(client, client_id, secret, full.get_json()["refresh_token"], scope="openid profile phone")
     assert _error(wider) == "invalid_scope"
+    # A refused request did not use the token up: it still rotates once.
+    again = refresh(client, client_id, secret, full.get_json()["refresh_token"])
+    assert again.status_code == 200, again.get_json()
+
+
+def test_one_refresh_token_presented_twice_at_once(make_app, app, rp):
+    """Two workers get the same token at the same moment: one rotates it, the other is reuse."""
+    import threading
+
+    client_id, secret, _ = rp
+    other = make_app()
+    browser = app.test_client()
+    log_in(browser)
+    token = code_flow_tokens(browser, client_id, secret)["refresh_token"]
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def present(instance):
+        http = instance.test_client()
+        barrier.wait()
+        answers.append(refresh(http, client_id, secret, token))
+
+    threads = [threading.Thread(target=present, args=(a,)) for a in (app, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 400], [r.get_json() for r in answers]
+    assert _error(next(r for r in answers if r.status_code == 400)) == "invalid_grant"
+    # The loser's presentation is reuse: the whole family, the winner's new token included, ends.
+    winner = next(r for r in answers if r.status_code == 200).get_json()["refresh_token"]
+    assert _error(refresh(browser, client_id, secret, winner)) == "invalid_grant"
+    with app.app_context():
+        rows = db.session.scalars(select(RefreshToken)).all()
+        assert len(rows) == 2 and all(row.revoked_reason == "refresh_token_reuse" for row in rows)
 
 
 def test_refresh_family_absolute_lifetime(app, client, rp):
