@@ -131,6 +131,40 @@ class InProc:
         raise ValueError(scenario)
 
 
+def count_calls(app, fn, n: int = 10) -> tuple[float, float]:
+    """SQL statements and shared-store calls per request (averaged over n requests)."""
+    from sqlalchemy import event
+
+    from idp.extensions import db
+    from idp.store import get_store
+
+    with app.app_context():
+        engine, store = db.engine, get_store()
+    statements = []
+
+    def on_execute(*args):
+        statements.append(1)
+
+    calls = []
+    methods = ("get", "set", "set_if_absent", "take", "incr", "ttl", "delete", "set_add", "set_remove",
+               "set_members")
+    originals = {m: getattr(store, m) for m in methods}
+    for m, original in originals.items():
+        def counted(*a, _original=original, **kw):
+            calls.append(1)
+            return _original(*a, **kw)
+        setattr(store, m, counted)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        for _ in range(n):
+            fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        for m in methods:
+            delattr(store, m)  # back to the class's methods
+    return len(statements) / n, len(calls) / n
+
+
 def measure(fn, n: int) -> tuple[float, float]:
     t0, w0 = time.process_time(), time.perf_counter()
     for _ in range(n):
@@ -181,8 +215,8 @@ def main(argv=None) -> None:
             print("| scenario | variant | CPU ms/request (median) | change | wall ms/request |")
             print("|---|---|---|---|---|")
         else:
-            print("| scenario | CPU ms/request | wall ms/request | 1000 / CPU ms |")
-            print("|---|---|---|---|")
+            print("| scenario | CPU ms/request | wall ms/request | 1000 / CPU ms | SQL statements | store calls |")
+            print("|---|---|---|---|---|---|")
         for scenario in scenarios:
             n = max(5, args.n // 10) if scenario == "login" else args.n
             fn = bench.prepare(scenario, n * (args.repeat + 2))
@@ -205,7 +239,9 @@ def main(argv=None) -> None:
                           flush=True)
                 continue
             best = min((measure(fn, n) for _ in range(args.repeat)), key=lambda cw: cw[0])
-            print(f"| {scenario} | {best[0]:.2f} | {best[1]:.2f} | {1000 / best[0]:,.0f} |", flush=True)
+            sql, store_calls = count_calls(app, fn, 3 if scenario == "login" else 10)
+            print(f"| {scenario} | {best[0]:.2f} | {best[1]:.2f} | {1000 / best[0]:,.0f} | {sql:.1f} | {store_calls:.1f} |",
+                  flush=True)
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 prof = cProfile.Profile(time.process_time)
