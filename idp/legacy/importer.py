@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from idp.errors import DomainError, ValidationError
 from idp.extensions import db
 from idp.identity import names, validators
-from idp.legacy import hashes
+from idp.legacy import child_reader, hashes
 from idp.legacy.models import (
     ExportEncoding,
     LegacyAccount,
@@ -360,7 +360,7 @@ class _RowCleaner:
     """Turns one input record into column values, or raises _Reject with the reason."""
 
     def __init__(self, system: LegacySystem, mapping: Mapping, today: date):
-        self.system = system
+        self.default_scheme = system.hash_scheme  # a plain value: no lazy load in the reader process
         self.mapping = mapping
         self.today = today
         self._csv_keys: tuple[dict[str, str], frozenset] | None = None
@@ -456,7 +456,7 @@ class _RowCleaner:
                     "invalid_tax_code", _l("Invalid tax code: %(m)s", m=exc.message)
                 ) from None
 
-        scheme = get("hash_scheme") or self.system.hash_scheme
+        scheme = get("hash_scheme") or self.default_scheme
         if scheme not in hashes.SCHEMES:
             raise _Reject("unknown_hash_scheme", _l("Unknown hash scheme %(s)s.", s=scheme))
         if password_hash is not None and not hashes.looks_valid(scheme, password_hash, salt=salt):
@@ -808,10 +808,13 @@ def import_file(
     encoding: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    parallel: bool = True,
 ) -> ImportResult:
     """Import one export file into system; write every refused record to rejects_path.
 
     progress, when given, is called with the number of bytes read since its last call.
+    parallel: read and clean in a second process (idp.legacy.child_reader); False keeps it all
+    in this one.
     """
     fmt = fmt or guess_format(path)
     if fmt not in FORMATS:
@@ -833,7 +836,7 @@ def import_file(
     db.session.commit()
     result = ImportResult(run_id=run.id, rejects_path=str(rejects_path))
 
-    job = _Job(system, run.id, mapping, result, now)
+    job = _Job(system, run.id, mapping, result, now, parallel)
     try:
         job.run(path, fmt, encoding, rejects_path, batch_size, progress)
     finally:
@@ -845,7 +848,7 @@ def import_file(
 class _Job:
     """One import: reads records, cleans them, batches them, reports the refused ones."""
 
-    def __init__(self, system, run_id: str, mapping: Mapping, result: ImportResult, now):
+    def __init__(self, system, run_id: str, mapping: Mapping, result: ImportResult, now, parallel: bool):
         self.system_id = system.id
         self.run_id = run_id
         self.mapping = mapping
@@ -853,6 +856,7 @@ class _Job:
         self.now = now
         self.cleaner = _RowCleaner(system, mapping, now.date())
         self.rejects = None
+        self.parallel = parallel
 
     def reject(self, line: int, legacy_id, code: str, message) -> None:
         result = self.result
@@ -870,14 +874,77 @@ class _Job:
         ):
             self.rejects = csv.writer(out)
             self.rejects.writerow(["line", "legacy_id", "code", "reason"])
-            cls = _PostgresWriter if db.engine.dialect.name == "postgresql" else _Writer
-            writer = cls(self.system_id, self.run_id, self.reject, self.result)
             lines = _Lines(fh, encoding)
             records = (_csv_records if fmt == "csv" else _jsonl_records)(lines, self.mapping)
+            is_json = fmt == "jsonl"
+            if self.parallel:
+                self._consume_in_child(records, lines, is_json, batch_size, progress)
+                return
+            writer = self._writer()
             try:
-                self._consume(records, lines, writer, fmt == "jsonl", batch_size, progress)
+                self._consume(records, lines, writer, is_json, batch_size, progress)
             finally:
                 writer.close()
+
+    def _writer(self) -> _Writer:
+        cls = _PostgresWriter if db.engine.dialect.name == "postgresql" else _Writer
+        return cls(self.system_id, self.run_id, self.reject, self.result)
+
+    def _consume_in_child(self, records, lines, is_json, batch_size, progress) -> None:
+        """Read and clean in a forked child; write here. Same rows, rejects and totals."""
+        job = self
+
+        def produce(send):
+            pending: list = []
+            read_bytes = [0]
+
+            def reject(line, legacy_id, code, message):
+                result = job.result
+                result.rejected += 1
+                result.reasons[code] = result.reasons.get(code, 0) + 1
+                if code == "unreadable_encoding":
+                    result.encoding_rejects += 1
+                pending.append([line, legacy_id or "", code, str(message)])
+
+            def taken():
+                rows, pending[:] = list(pending), []
+                done, read_bytes[0] = read_bytes[0], 0
+                return rows, done
+
+            class Forward:
+                def flush(self, batch):
+                    if batch:
+                        send(("batch", batch, *taken()))
+
+            job.reject = reject
+            job._consume(records, lines, Forward(), is_json, batch_size,
+                         lambda n: read_bytes.__setitem__(0, read_bytes[0] + n))
+            r = job.result
+            send((child_reader.DONE, (r.read, r.rejected, r.encoding_rejects, r.fields_dropped, r.reasons),
+                  *taken()))
+
+        result = self.result
+        writer = self._writer()  # after the fork: the child inherits no writer thread
+        try:
+            for message in child_reader.run_in_child(produce, failure=ImportFailed):
+                if message[0] == child_reader.FAILED:
+                    raise ImportFailed(message[1])
+                kind, payload, rejected_rows, read_bytes = message
+                self.rejects.writerows(rejected_rows)
+                if kind == "batch":
+                    writer.flush(payload)
+                else:
+                    read, rejected, encoding_rejects, dropped, reasons = payload
+                    result.read += read
+                    result.rejected += rejected
+                    result.encoding_rejects += encoding_rejects
+                    result.fields_dropped += dropped
+                    for code, n in reasons.items():
+                        result.reasons[code] = result.reasons.get(code, 0) + n
+                if progress is not None and read_bytes:
+                    progress(read_bytes)
+        finally:
+            writer.close()
 
     def _consume(self, records, lines, writer, is_json, batch_size, progress) -> None:
         result = self.result
