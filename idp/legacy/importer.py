@@ -26,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, column, or_, select, table, update
+from sqlalchemy import case, column, literal, or_, select, table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -582,6 +582,11 @@ _MATCH_COLUMNS = ("personal_number", "id_number", "full_name", "birth_date")
 _INSERT_COLUMNS = (
     "system_id", "legacy_user_id", *_DATA_COLUMNS, "link_state", "imported_at",
 )
+# The same for every row of a run: the writers add them, the rows never carry them.
+_RUN_COLUMNS = ("system_id", "import_run", "updated_at", "link_state", "imported_at")
+_ROW_COLUMNS = tuple(name for name in _INSERT_COLUMNS if name not in _RUN_COLUMNS)
+# The order of a COPY line: raw last (CopyBatch writes it apart from the plain fields).
+_COPY_COLUMNS = (*(name for name in _ROW_COLUMNS if name != "raw"), "raw")
 
 
 def _upsert_statement(dialect: str, rows_from=None):
@@ -633,11 +638,15 @@ class _Writer:
     caller's thread reports them, so a writer may run on another thread.
     """
 
-    def __init__(self, system_id: int, run_id: str, reject: Callable, result: ImportResult):
+    def __init__(self, system_id: int, run_id: str, reject: Callable, result: ImportResult, now: datetime):
         self.system_id = system_id
         self.run_id = run_id
         self.reject = reject
         self.result = result
+        self.fixed = {
+            "system_id": system_id, "import_run": run_id, "imported_at": now, "updated_at": now,
+            "link_state": LinkState.UNLINKED.value,
+        }
         self.engine = db.engine
         self.upsert = _upsert_statement(self.engine.dialect.name)
 
@@ -666,7 +675,7 @@ class _Writer:
                 )
             ).all()
         refused = _pop_duplicates(batch, earlier)
-        rows = list(batch.values())
+        rows = [{**row, **self.fixed} for row in batch.values()]
         if not rows:
             return 0, refused
         try:
@@ -719,19 +728,22 @@ class _PostgresWriter(_Writer):
         import psycopg  # the driver this dialect runs on; COPY is its API
 
         self.driver_errors = (DBAPIError, psycopg.Error)
-        stage = table(self.STAGE, *(column(name) for name in _INSERT_COLUMNS))
+        stage = table(self.STAGE, *(column(name) for name in _ROW_COLUMNS))
         self.stage = stage
-        self.upsert_from_stage = _upsert_statement(
-            "postgresql", select(*(stage.c[name] for name in _INSERT_COLUMNS))
-        )
-        self.copy_sql = f"COPY {self.STAGE} ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
-        self.raw_index = _INSERT_COLUMNS.index("raw")
+        # The run's constant columns come from the SELECT, not from every copied row.
+        types = LegacyAccount.__table__.c
+        source = [
+            literal(self.fixed[name], types[name].type).label(name) if name in self.fixed else stage.c[name]
+            for name in _INSERT_COLUMNS
+        ]
+        self.upsert_from_stage = _upsert_statement("postgresql", select(*source))
+        self.copy_sql = f"COPY {self.STAGE} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
         self.conn = self.engine.connect()
         with self.conn.begin():
             # Same column types as the target; emptied by every commit.
             self.conn.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.STAGE} ON COMMIT DELETE ROWS AS "  # noqa: S608 (constant names)
-                f"SELECT {', '.join(_INSERT_COLUMNS)} FROM legacy_accounts WITH NO DATA"
+                f"SELECT {', '.join(_ROW_COLUMNS)} FROM legacy_accounts WITH NO DATA"
             )
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-import")
         self.pending: Future | None = None
@@ -754,35 +766,86 @@ class _PostgresWriter(_Writer):
             self.pool.shutdown(wait=True)
             self.conn.close()
 
-    def _write(self, batch: dict[str, dict]) -> tuple[int, list]:
+    def _write(self, batch) -> tuple[int, list]:
+        """Write a batch given as rows ({id: row}) or as ready COPY text (CopyBatch)."""
+        copy_batch = batch if isinstance(batch, CopyBatch) else CopyBatch.of(batch)
         conn = self.conn
-        columns = _INSERT_COLUMNS
-        raw_index = self.raw_index
-        dumps = json.dumps
         refused: list = []
         try:
             with conn.begin():
                 cursor = conn.connection.driver_connection.cursor()
                 with cursor.copy(self.copy_sql) as copy:
-                    for row in batch.values():
-                        values = [row[name] for name in columns]
-                        values[raw_index] = dumps(values[raw_index], ensure_ascii=False)
-                        copy.write_row(values)
+                    copy.write(copy_batch.text)
                 written = set(conn.execute(self.upsert_from_stage).scalars())
-                if len(written) != len(batch):
+                lines = copy_batch.lines
+                if len(written) != len(lines):
                     # Not written: ids an earlier batch of this run already wrote.
                     c = LegacyAccount.__table__.c
                     earlier = conn.execute(
                         select(c.legacy_user_id, c.source_line).where(
                             c.system_id == self.system_id,
-                            c.legacy_user_id.in_([i for i in batch if i not in written]),
+                            c.legacy_user_id.in_([i for i in lines if i not in written]),
                         )
                     ).all()
-                    refused = _pop_duplicates(batch, earlier)
+                    refused = [(lines[legacy_id], legacy_id, "duplicate_id", _duplicate(first_line))
+                               for legacy_id, first_line in earlier]
         except self.driver_errors:
             # The generic path: duplicates by query, then executemany, then row by row.
-            return super()._write(batch)
-        return len(batch), refused
+            return super()._write(batch if isinstance(batch, dict) else copy_batch.rows())
+        return len(copy_batch.lines) - len(refused), refused
+
+
+# COPY's text format (PostgreSQL docs, "COPY", File Formats): tab-separated, \N for NULL,
+# and these four characters escaped with a backslash.
+_COPY_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+_COPY_ESCAPED = re.compile(r"\\(.)")
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        # str.replace, not str.translate with a table: translate is per character in Python's
+        # mapping protocol and was most of the import's time.
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)  # int
+
+
+@dataclass
+class CopyBatch:
+    """A batch as COPY text of _COPY_COLUMNS plus {legacy id: source line}: what the reader
+    process sends (a string pickles far more cheaply than thousands of dicts)."""
+
+    lines: dict[str, int]
+    text: str
+
+    @classmethod
+    def of(cls, batch: dict[str, dict]) -> CopyBatch:
+        dumps, field_of = json.dumps, _copy_field
+        columns = _COPY_COLUMNS[:-1]
+        out = []
+        for row in batch.values():
+            out.append("\t".join([field_of(row[name]) for name in columns]))
+            # JSON text holds no raw tab, newline or CR (it escapes them): only \ to double.
+            out.append("\t" + dumps(row["raw"], ensure_ascii=False).replace("\\", "\\\\") + "\n")
+        return cls({legacy_id: row["source_line"] for legacy_id, row in batch.items()}, "".join(out))
+
+    def rows(self) -> dict[str, dict]:
+        """Back to rows, for the row-by-row path after the database refused the batch."""
+        def value(text):
+            return None if text == "\\N" else _COPY_ESCAPED.sub(lambda m: _COPY_UNESCAPES[m[1]], text)
+
+        rows = {}
+        for line in self.text.split("\n")[:-1]:  # not splitlines(): \v, \f... are data here
+            row = dict(zip(_COPY_COLUMNS, map(value, line.split("\t")), strict=True))
+            row["raw"] = json.loads(row["raw"])
+            row["source_line"] = int(row["source_line"])
+            if row["birth_date"] is not None:
+                row["birth_date"] = date.fromisoformat(row["birth_date"])
+            rows[row["legacy_user_id"]] = row
+        return rows
 
 
 def _duplicate(first_line: int):
@@ -888,11 +951,12 @@ class _Job:
 
     def _writer(self) -> _Writer:
         cls = _PostgresWriter if db.engine.dialect.name == "postgresql" else _Writer
-        return cls(self.system_id, self.run_id, self.reject, self.result)
+        return cls(self.system_id, self.run_id, self.reject, self.result, self.now)
 
     def _consume_in_child(self, records, lines, is_json, batch_size, progress) -> None:
         """Read and clean in a forked child; write here. Same rows, rejects and totals."""
         job = self
+        as_copy = db.engine.dialect.name == "postgresql"  # asked here: the child never touches the database
 
         def produce(send):
             pending: list = []
@@ -914,7 +978,7 @@ class _Job:
             class Forward:
                 def flush(self, batch):
                     if batch:
-                        send(("batch", batch, *taken()))
+                        send(("batch", CopyBatch.of(batch) if as_copy else batch, *taken()))
 
             job.reject = reject
             job._consume(records, lines, Forward(), is_json, batch_size,
@@ -950,11 +1014,6 @@ class _Job:
         result = self.result
         batch: dict[str, dict] = {}
         reported = 0
-        fixed = {
-            "system_id": self.system_id, "import_run": self.run_id,
-            "imported_at": self.now, "updated_at": self.now,
-            "link_state": LinkState.UNLINKED.value,
-        }
         for first, last, record in records:
             result.read += 1
             try:
@@ -972,7 +1031,6 @@ class _Job:
                 first_line = batch[legacy_id]["source_line"]
                 self.reject(first, legacy_id, "duplicate_id", _duplicate(first_line))
                 continue
-            values.update(fixed)
             values["source_line"] = first
             batch[legacy_id] = values
             if len(batch) >= batch_size:
