@@ -1,4 +1,5 @@
-"""`make run`: the provider under gunicorn and the two demo systems, stopped together.
+"""`make run`: the provider under granian (SERVER=gunicorn for gunicorn) and the two demo
+systems, stopped together.
 
 Reads instance/demo-systems.json, written by `flask seed-demo` (client ids and fresh secrets).
 """
@@ -33,14 +34,15 @@ def main() -> int:
             "RP_ISSUER": issuer,
         }
         children.append(subprocess.Popen([sys.executable, "-m", "demo_rp"], cwd=ROOT, env=env))
-    gunicorn = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--workers", os.environ.get("WORKERS", "2"),
-        "--bind", f"{host}:{port}",
-        "--access-logfile", "-",
-        "wsgi:app",
-    ]
-    provider = subprocess.Popen(gunicorn, cwd=ROOT)  # noqa: S603 (our own command line)
+    bin_dir = Path(sys.executable).parent
+    workers = os.environ.get("WORKERS", "2")
+    if os.environ.get("SERVER", "granian") == "gunicorn":
+        server = [str(bin_dir / "gunicorn"), "--workers", workers, "--bind", f"{host}:{port}",
+                  "--access-logfile", "-", "wsgi:app"]
+    else:
+        server = [str(bin_dir / "granian"), "--interface", "wsgi", "--host", host, "--port", port,
+                  "--workers", workers, "--blocking-threads", "4", "--no-ws", "--access-log", "wsgi:app"]
+    provider = subprocess.Popen(server, cwd=ROOT)  # noqa: S603 (our own command line)
     children.append(provider)
 
     def stop(*_):
