@@ -18,7 +18,7 @@ from types import MappingProxyType
 from flask import current_app, g
 from sqlalchemy import select
 
-from idp.clients.models import Client, ClientStatus, ClientType
+from idp.clients.models import Client, ClientRules
 from idp.extensions import db
 from idp.store import get_store
 
@@ -30,7 +30,7 @@ MAX_AGE = 300
 _COLUMNS = tuple(attr.key for attr in Client.__mapper__.column_attrs)
 
 
-class ClientSnapshot:
+class ClientSnapshot(ClientRules):
     """The registered values of a client, as plain attributes (no session, never expired)."""
 
     __slots__ = _COLUMNS
@@ -46,17 +46,6 @@ class ClientSnapshot:
 
     def __setattr__(self, name, value):
         raise AttributeError("a client snapshot is read-only; change clients through idp.clients.services")
-
-    @property
-    def is_public(self) -> bool:
-        return self.client_type == ClientType.PUBLIC
-
-    @property
-    def active(self) -> bool:
-        return self.status == ClientStatus.ACTIVE
-
-    def __repr__(self) -> str:
-        return f"<ClientSnapshot {self.client_id}>"
 
 
 class _Cache:

@@ -33,7 +33,24 @@ class ClientStatus(enum.StrEnum):
     DISABLED = "disabled"
 
 
-class Client(db.Model):
+class ClientRules:
+    """What a client's registered values mean; shared by the row and its cached snapshot."""
+
+    __slots__ = ()
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == ClientType.PUBLIC
+
+    @property
+    def active(self) -> bool:
+        return self.status == ClientStatus.ACTIVE
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.client_id}>"
+
+
+class Client(ClientRules, db.Model):
     __tablename__ = "clients"
 
     id = db.Column(db.Integer, primary_key=True)
@@ -67,14 +84,3 @@ class Client(db.Model):
     status = db.Column(_enum(ClientStatus, "client_status"), nullable=False, default=ClientStatus.ACTIVE)
     created_at = db.Column(db.DateTime, nullable=False)
     updated_at = db.Column(db.DateTime, nullable=False)
-
-    @property
-    def is_public(self) -> bool:
-        return self.client_type == ClientType.PUBLIC
-
-    @property
-    def active(self) -> bool:
-        return self.status == ClientStatus.ACTIVE
-
-    def __repr__(self) -> str:
-        return f"<Client {self.client_id}>"

@@ -116,6 +116,21 @@ def write_legacy_export(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def legacy_row(app, slug: str, legacy_id: str):
+    """The legacy account of that system and id, detached from the session."""
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.legacy.models import LegacyAccount, LegacySystem
+
+    with app.app_context():
+        row = db.session.scalar(select(LegacyAccount).join(LegacySystem, LegacySystem.id == LegacyAccount.system_id)
+                                .where(LegacySystem.slug == slug, LegacyAccount.legacy_user_id == legacy_id))
+        db.session.expunge(row)
+        db.session.remove()
+    return row
+
+
 def reset_link(app, identity_id) -> str:
     """A password reset link as the e-mail would carry it (the e-mail address made verified)."""
     from idp.accounts import recovery

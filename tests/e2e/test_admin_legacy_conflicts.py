@@ -15,7 +15,6 @@ import hashlib
 import secrets
 
 import pytest
-from sqlalchemy import select
 
 from tests.e2e.support import (
     AxeAudit,
@@ -23,6 +22,7 @@ from tests.e2e.support import (
     create_person,
     expect,
     flask_cli,
+    legacy_row,
     new_person,
     totp_code,
     vi,
@@ -61,18 +61,6 @@ def seed_conflicts(app, tmp_path, citizen) -> tuple[str, dict[str, str]]:
     assert out.splitlines() == [f"{slug}: auto_linked 0, conflict 2", "  birth date differs: 1",
                                 "  name differs: 1"], out
     return slug, ids
-
-
-def account(app, slug: str, legacy_id: str):
-    from idp.extensions import db
-    from idp.legacy.models import LegacyAccount, LegacySystem
-
-    with app.app_context():
-        row = db.session.scalar(select(LegacyAccount).join(LegacySystem, LegacySystem.id == LegacyAccount.system_id)
-                                .where(LegacySystem.slug == slug, LegacyAccount.legacy_user_id == legacy_id))
-        db.session.expunge(row)
-        db.session.remove()
-    return row
 
 
 def audit_entries(app, **filters) -> list:
@@ -161,7 +149,7 @@ def test_officer_links_and_rejects_legacy_conflicts(stack, page, axe, tmp_path):
     page.get_by_role("button", name=vi(app, "Record the decision")).click()
     expect(page.locator("#reason-error")).to_have_text(vi(app, "Give the reason for this action."))
     expect(page.get_by_role("alert")).to_contain_text(vi(app, "Give the reason for this action."))
-    assert account(app, slug, ids["name"]).link_state == "conflict"
+    assert legacy_row(app, slug, ids["name"]).link_state == "conflict"
     check(page, "conflict, no reason")
     link_reason = "Công dân xuất trình CCCD tại bộ phận một cửa; tên cũ bị gõ sai dấu"
     decide(page, app, "Link this old account to the identity", link_reason)
@@ -190,7 +178,7 @@ def test_officer_links_and_rejects_legacy_conflicts(stack, page, axe, tmp_path):
     check(page, "conflict queue, empty")
 
     # A decided account shows its outcome and no form any more.
-    page.goto(base + f"/admin/legacy/conflicts/{account(app, slug, ids['name']).id}")
+    page.goto(base + f"/admin/legacy/conflicts/{legacy_row(app, slug, ids['name']).id}")
     expect(page.get_by_text(vi(app, "Decided: %(state)s.", state="claimed"))).to_be_visible()
     expect(page.get_by_role("button", name=vi(app, "Record the decision"))).to_have_count(0)
     check(page, "conflict, decided")
@@ -225,7 +213,7 @@ def test_officer_links_and_rejects_legacy_conflicts(stack, page, axe, tmp_path):
     check(page, "audit log, filtered")
 
     # The store of record.
-    linked, rejected = account(app, slug, ids["name"]), account(app, slug, ids["birth"])
+    linked, rejected = legacy_row(app, slug, ids["name"]), legacy_row(app, slug, ids["birth"])
     assert (linked.link_state, linked.identity_id, linked.candidate_identity_id, linked.linked_by) == (
         "claimed", citizen_id, None, str(officer_id))
     assert linked.conflict_reason is None and linked.linked_at is not None

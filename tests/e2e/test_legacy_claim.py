@@ -20,13 +20,13 @@ import unicodedata
 
 import bcrypt
 import pytest
-from sqlalchemy import select
 
 from tests.e2e.support import (
     AxeAudit,
     create_person,
     expect,
     flask_cli,
+    legacy_row,
     log_in,
     new_person,
     vi,
@@ -48,18 +48,6 @@ def register_system(app, tmp_path, *, name: str, scheme: str, rows: list[dict], 
     out = flask_cli(app, "legacy", "import", slug, str(export), "--rejects", str(tmp_path / f"{slug}.rejects.csv"))
     assert out.splitlines()[:3] == [f"read: {len(rows)}", f"imported: {len(rows)}", "rejected: 0"], out
     return slug
-
-
-def legacy_row(app, slug: str, legacy_id: str):
-    from idp.extensions import db
-    from idp.legacy.models import LegacyAccount, LegacySystem
-
-    with app.app_context():
-        row = db.session.scalar(select(LegacyAccount).join(LegacySystem, LegacySystem.id == LegacyAccount.system_id)
-                                .where(LegacySystem.slug == slug, LegacyAccount.legacy_user_id == legacy_id))
-        db.session.expunge(row)
-        db.session.remove()
-    return row
 
 
 def password_hash_of(app, identity_id) -> str:
