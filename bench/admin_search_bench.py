@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -43,31 +41,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import legacy_gen  # noqa: E402
+from pgdb import DEFAULT_URL, create_database, drop_database, libpq  # noqa: E402
 
 from idp.identity.names import search_key  # noqa: E402
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_MS = 200
 HISTORY_EVERY = 100  # one identity in this many has a corrected (closed) personal number
 OFFICER_PASSWORD = "một buổi sáng mùa thu ở hà nội"
-
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(admin_url: str) -> tuple[str, str]:
-    url = make_url(admin_url)
-    name = f"idp_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    assert name.startswith("idp_bench_")  # only ever our own
-    with psycopg.connect(_libpq(make_url(admin_url)), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def migrate(env: dict) -> None:
@@ -83,7 +63,7 @@ def load(db_url: str, n: int, seed: int) -> tuple[float, list]:
     started = time.perf_counter()
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     sample, history = [], None
-    with psycopg.connect(_libpq(make_url(db_url))) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq(db_url)) as conn, conn.cursor() as cur:
         ids = []
         with cur.copy("COPY identities (id, kind, full_name, name_search, birth_date, gender, phone, "
                       "email, status, assurance_level, created_at, updated_at) FROM STDIN") as copy:
@@ -116,7 +96,7 @@ def load(db_url: str, n: int, seed: int) -> tuple[float, list]:
                     buffer = io.StringIO()
             copy.write(buffer.getvalue())
         conn.commit()
-    with psycopg.connect(_libpq(make_url(db_url)), autocommit=True) as conn:
+    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE identities")
         conn.execute("VACUUM ANALYZE identifiers")
     return time.perf_counter() - started, sample, history

@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,29 +37,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import legacy_gen  # noqa: E402
+from pgdb import DEFAULT_URL, create_database, drop_database, libpq  # noqa: E402
 
 from idp.identity.names import search_key  # noqa: E402
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGETS = {"import_seconds": 90, "import_peak_mb": 300, "link_seconds": 120}
-
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(admin_url: str) -> tuple[str, str]:
-    url = make_url(admin_url)
-    name = f"idp_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    assert name.startswith("idp_bench_")  # only ever our own
-    with psycopg.connect(_libpq(make_url(admin_url)), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def flask(env: dict, *args: str, capture: bool = True) -> subprocess.CompletedProcess:
@@ -78,7 +58,7 @@ def load_identities(db_url: str, n: int, seed: int) -> float:
     """COPY n identities and their identifiers; returns seconds."""
     started = time.perf_counter()
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")  # naive UTC, as stored
-    with psycopg.connect(_libpq(make_url(db_url))) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq(db_url)) as conn, conn.cursor() as cur:
         with (
             cur.copy(
                 "COPY identities (id, kind, full_name, name_search, birth_date, gender, phone, "
@@ -112,7 +92,7 @@ def load_identities(db_url: str, n: int, seed: int) -> float:
                     buffer = io.StringIO()
             copy.write(buffer.getvalue())
         conn.commit()
-    with psycopg.connect(_libpq(make_url(db_url)), autocommit=True) as conn:
+    with psycopg.connect(libpq(db_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE identities")
         conn.execute("VACUUM ANALYZE identifiers")
     return time.perf_counter() - started
@@ -218,7 +198,7 @@ def main(argv=None) -> int:
         results["import_output"] = run["stdout"].strip().splitlines()
         print(run["stdout"], file=sys.stderr)
 
-        with psycopg.connect(_libpq(make_url(db_url)), autocommit=True) as conn:
+        with psycopg.connect(libpq(db_url), autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE legacy_accounts")
 
         if args.reimport:
