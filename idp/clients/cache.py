@@ -27,7 +27,9 @@ VERSION_KEY = "clients:version"
 VERSION_TTL = 30 * 24 * 3600
 # Bounds how long a snapshot can outlive a change whose version bump was lost.
 MAX_AGE = 300
-_COLUMNS = tuple(attr.key for attr in Client.__mapper__.column_attrs)
+# From the table, not the mapper: asking the mapper at import time would configure every
+# mapper before all models are imported.
+_COLUMNS = tuple(column.key for column in Client.__table__.columns)
 
 
 class ClientSnapshot(ClientRules):

@@ -80,6 +80,8 @@ class Principal:
     business: dict | None = None
     # The client the tokens are for, set when an ID token is built (legacy claims need it).
     client_id: str | None = None
+    # The refresh-token family the grant's tokens belong to (access tokens carry it as `fid`).
+    family_id: str | None = None
 
     def get_user_id(self):
         return self.sub

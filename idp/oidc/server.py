@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from datetime import UTC
 
 import requests
@@ -218,10 +219,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if str(identity.id) != code.identity_id or code.acting_for:
             # Merged since the code was issued: the tokens are the survivor's. Acting for a
             # business: checked again (None, so invalid_grant, when no longer allowed).
-            return principal_for(identity.id, self.request.client, sid=code.sid,
-                                 auth_time=code.auth_time, acr=code.acr, amr=code.amr,
-                                 acting_for=code.acting_for, scopes=code.scope.split())
-        return code.principal()
+            principal = principal_for(identity.id, self.request.client, sid=code.sid,
+                                      auth_time=code.auth_time, acr=code.acr, amr=code.amr,
+                                      acting_for=code.acting_for, scopes=code.scope.split())
+        else:
+            principal = code.principal()
+        if principal is not None and "refresh_token" in self.request.client.model.grant_types:
+            # Drawn now so the access token names the family the refresh token will start.
+            principal.family_id = str(uuid.uuid4())
+        return principal
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -261,10 +267,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, credential: RefreshTokenCredential):
         row = credential.row
-        return principal_for(
+        principal = principal_for(
             credential.identity_id, self.request.client, sid=row.sid, auth_time=row.auth_time, acr=row.acr,
             amr=row.amr, acting_for=str(row.acting_for) if row.acting_for else None, scopes=row.scope.split(),
         )
+        if principal is not None:
+            principal.family_id = row.family_id
+        return principal
 
     def revoke_old_credential(self, credential: RefreshTokenCredential):
         pass  # claimed in authenticate_refresh_token, committed with the new token
@@ -291,6 +300,9 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
 
     def get_extra_claims(self, client, grant_type, user, scope):
         claims = {"sid": user.sid} if user is not None and user.sid else {}
+        if user is not None and user.family_id:
+            # The refresh-token family it came with: revoking the family denies this token too.
+            claims["fid"] = user.family_id
         claims.update(acting.token_claims(user))  # business claims and act, when acting
         return claims
 
@@ -322,7 +334,7 @@ def _after_token(token: dict, request) -> None:
             # access token was asked for less.
             scope=old.scope if old else token.get("scope", ""),
             now=now,
-            family_id=old.family_id if old else None,
+            family_id=old.family_id if old else principal.family_id,
             family_expires_at=old.family_expires_at if old else None,
         )
     else:
@@ -462,7 +474,7 @@ def _find_access_token(value: str) -> dict | None:
     claims = verify_access_token(value, check_deny=False)
     if claims is None:
         return None
-    active = not tokens.access_token_denied(get_store(), claims["jti"]) and claims["exp"] > time.time()
+    active = not tokens.access_token_revoked(get_store(), claims) and claims["exp"] > time.time()
     if active and "act" in claims:
         client = load_client(claims.get("client_id"))
         active = acting.access_token_valid(client.model if client else None, claims)
@@ -501,7 +513,7 @@ def verify_access_token(value: str, *, check_deny: bool = True) -> dict | None:
     claims = dict(token.claims)
     if claims.get("iss") != current_app.config["ISSUER"] or claims.get("exp", 0) <= time.time():
         return None
-    if check_deny and tokens.access_token_denied(get_store(), claims.get("jti", "")):
+    if check_deny and tokens.access_token_revoked(get_store(), claims):
         return None
     return claims
 

@@ -12,11 +12,18 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
+from idp.clients.services import MAX_ACCESS_TOKEN_LIFETIME
 from idp.extensions import db
 from idp.oidc.models import RefreshToken
-from idp.store import Store
+from idp.store import Store, get_store
+
+# Families revoked in the session's transaction; their access tokens are denied once it commits.
+_REVOKED_FAMILIES = "idp_revoked_families"
+# Long enough to outlive any access token issued before the revocation (+ clock skew).
+FAMILY_DENY_TTL = MAX_ACCESS_TOKEN_LIFETIME + 60
 
 
 def digest(token: str) -> str:
@@ -67,11 +74,13 @@ def usable(row: RefreshToken, *, now: datetime, claimed: bool = False) -> bool:
 
 
 def revoke_family(family_id: str, *, now: datetime, reason: str) -> int:
+    """Revoke the family's refresh tokens; its access tokens are denied when this commits."""
     result = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
+    _deny_after_commit([family_id])
     return result.rowcount
 
 
@@ -95,7 +104,32 @@ def revoke_where(
         stmt = stmt.where(RefreshToken.sid == sid)
     if acting_for is not None:
         stmt = stmt.where(RefreshToken.acting_for == acting_for)
-    return db.session.execute(stmt.values(revoked_at=now, revoked_reason=reason)).rowcount
+    families = db.session.scalars(
+        stmt.values(revoked_at=now, revoked_reason=reason).returning(RefreshToken.family_id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    _deny_after_commit(families)
+    return len(families)
+
+
+def _deny_after_commit(family_ids) -> None:
+    # Written after the commit, never before: a rolled-back revocation denies nothing, and the
+    # embedded store (another connection to the SQLite file) would wait for this transaction.
+    db.session().info.setdefault(_REVOKED_FAMILIES, set()).update(f for f in family_ids if f)
+
+
+@event.listens_for(Session, "after_commit")
+def _write_denied_families(session) -> None:
+    families = session.info.pop(_REVOKED_FAMILIES, None)
+    if families:
+        store = get_store()
+        for family_id in sorted(families):
+            store.set("deny:family:" + family_id, "1", FAMILY_DENY_TTL)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_denied_families(session) -> None:
+    session.info.pop(_REVOKED_FAMILIES, None)
 
 
 def claim(token: str, *, now: datetime) -> RefreshToken | None:
@@ -126,3 +160,11 @@ def deny_access_token(store: Store, jti: str, *, ttl: int) -> None:
 
 def access_token_denied(store: Store, jti: str) -> bool:
     return store.get("deny:at:" + jti) is not None
+
+
+def access_token_revoked(store: Store, claims: dict) -> bool:
+    """Denied itself, or issued to a refresh-token family that was revoked since (claim fid)."""
+    if access_token_denied(store, str(claims.get("jti", ""))):
+        return True
+    family_id = claims.get("fid")
+    return isinstance(family_id, str) and store.get("deny:family:" + family_id) is not None
