@@ -13,6 +13,7 @@ line that is neither is rejected as unreadable, never stored garbled. See docs/l
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -26,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, column, literal, or_, select, table, update
+from sqlalchemy import case, column, func, literal, or_, select, table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -887,25 +888,53 @@ def import_file(
     if encoding not in {e.value for e in ExportEncoding}:
         raise ImportFailed(_l("Unknown encoding %(e)s (utf-8 or cp1258).", e=encoding))
 
-    run = LegacyImportRun(
-        id=secrets.token_hex(16),
-        system_id=system.id,
-        file_name=str(path)[-500:],
-        file_format=fmt,
-        encoding=encoding,
-        started_at=now,
-    )
-    db.session.add(run)
-    db.session.commit()
-    result = ImportResult(run_id=run.id, rejects_path=str(rejects_path))
+    with _one_import_at_a_time(system.id):
+        run = LegacyImportRun(
+            id=secrets.token_hex(16),
+            system_id=system.id,
+            file_name=str(path)[-500:],
+            file_format=fmt,
+            encoding=encoding,
+            started_at=now,
+        )
+        db.session.add(run)
+        db.session.commit()
+        result = ImportResult(run_id=run.id, rejects_path=str(rejects_path))
 
-    job = _Job(system, run.id, mapping, result, now, parallel)
-    try:
-        job.run(path, fmt, encoding, rejects_path, batch_size, progress)
-    finally:
-        # Also after a failure: the run row then says how far it got.
-        _finish_run(run.id, result, now)
+        job = _Job(system, run.id, mapping, result, now, parallel)
+        try:
+            job.run(path, fmt, encoding, rejects_path, batch_size, progress)
+        finally:
+            # Also after a failure: the run row then says how far it got.
+            _finish_run(run.id, result, now)
     return result
+
+
+# pg_advisory_lock(namespace, system id): "legacy import" in the first key.
+_IMPORT_LOCK_NAMESPACE = 0x1E6A_C1
+
+
+@contextlib.contextmanager
+def _one_import_at_a_time(system_id: int):
+    """Refuse a second import into the same system while one runs (PostgreSQL: a session
+    advisory lock, released by the server even if this process dies). On SQLite, the embedded
+    development default, imports are not guarded."""
+    if db.engine.dialect.name != "postgresql":
+        yield
+        return
+    conn = db.engine.connect()
+    try:
+        got = conn.execute(select(func.pg_try_advisory_lock(_IMPORT_LOCK_NAMESPACE, system_id))).scalar()
+        conn.commit()
+        if not got:
+            raise ImportFailed(_l("Another import into this system is running; try again when it has finished."))
+        try:
+            yield
+        finally:
+            conn.execute(select(func.pg_advisory_unlock(_IMPORT_LOCK_NAMESPACE, system_id)))
+            conn.commit()
+    finally:
+        conn.close()
 
 
 class _Job:

@@ -489,3 +489,24 @@ def test_name_shortcut_agrees_with_normalize_name():
                 importer._normalize_name(sample)
         else:
             assert importer._normalize_name(sample) == expected, sample
+
+
+def test_a_second_import_into_one_system_is_refused_while_the_first_runs(system, do_import):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("imports are guarded by a PostgreSQL advisory lock; the embedded SQLite default is not")
+    other = services.create_system(slug="other", name="Hệ thống khác", agency="UBND", hash_scheme="md5_hex", now=NOW)
+    db.session.commit()
+    holder = db.engine.connect()  # stands for an import running in another process
+    try:
+        holder.execute(select(func.pg_advisory_lock(importer._IMPORT_LOCK_NAMESPACE, system.id)))
+        holder.commit()
+        with force_locale("en"), pytest.raises(importer.ImportFailed, match="Another import into this system"):
+            do_import(system, csv_bytes([good(1)]))
+        assert count(system) == 0
+        result, _ = do_import(other, csv_bytes([good(1)]))  # another system is not held up
+        assert result.imported == 1
+    finally:
+        holder.execute(select(func.pg_advisory_unlock(importer._IMPORT_LOCK_NAMESPACE, system.id)))
+        holder.close()
+    result, _ = do_import(system, csv_bytes([good(1)]))
+    assert result.imported == 1
