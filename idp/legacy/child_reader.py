@@ -5,9 +5,9 @@ then share one core's worth of interpreter; with the reading in a forked child, 
 only writes batches, and the two run on different cores. Messages are tuples sent through a
 bounded queue (at most `depth` waiting), so memory stays flat whatever the file's size.
 
-The child is forked before the parent starts any thread or touches the database, never opens
-a connection itself, and leaves with os._exit (multiprocessing's default), so nothing the
-parent holds is flushed or closed twice.
+The child is forked before the import starts its writer thread or writes anything; it uses no
+connection, pool or lock the parent holds, and leaves with os._exit (multiprocessing's
+default), so nothing the parent holds is flushed or closed twice.
 """
 
 from __future__ import annotations
